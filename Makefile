@@ -1,0 +1,44 @@
+# The edge Resource Manager. `make run` starts a controller on the built-in
+# synthetic device; `make test` runs the whole suite.
+GO        ?= go
+BIN       := bin
+PKGS      := ./...
+FUZZTIME  ?= 3s
+LONGFUZZ  ?= 2m
+RM_SHARED ?= $(abspath ../shared)
+export RM_SHARED
+
+.PHONY: all build run test test-short bench lint fuzz fuzz-short proto clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+run: build
+	$(BIN)/rmd
+
+test: build
+	$(GO) vet $(PKGS)
+	./scripts/test.sh
+	$(MAKE) fuzz-short
+
+test-short:
+	$(GO) test -short -count=1 $(PKGS)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet $(PKGS)
+
+# Every fuzz target for FUZZTIME each (make test runs them briefly; make fuzz longer).
+fuzz-short:
+	@./scripts/fuzz.sh $(FUZZTIME)
+
+fuzz:
+	@./scripts/fuzz.sh $(LONGFUZZ)
+
+clean:
+	rm -rf $(BIN)
