@@ -42,3 +42,10 @@ fuzz:
 
 clean:
 	rm -rf $(BIN)
+
+# Regenerate the committed API stubs (needs protoc from Debian's protobuf-compiler):
+#   go install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+#   go install connectrpc.com/connect/cmd/protoc-gen-connect-go@v1.21.1
+proto:
+	protoc -I api --go_out=. --go_opt=module=github.com/eigen-os/rm \
+	  --connect-go_out=. --connect-go_opt=module=github.com/eigen-os/rm api/rm/v1/rm.proto
