@@ -48,8 +48,8 @@ const (
 type QubitInfo struct {
 	Index int    `json:"index"`
 	Name  string `json:"name"` // vendor's name: "0" (IBM), "4_2" (Google), "10" (Rigetti node id)
-	// Row and Col place the qubit on a grid when the vendor does (Google);
-	// -1 otherwise.
+	// Row and Col place the qubit on a lattice when the vendor or the
+	// generator does (Google's grid, synthetic lattices); -1 otherwise.
 	Row int `json:"row"`
 	Col int `json:"col"`
 }
