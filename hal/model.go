@@ -76,6 +76,10 @@ type Topology struct {
 	dist   []uint16  // n*n hop distances over all couplers; Unreachable if none
 }
 
+// MaxQubits is the largest device a Topology holds (its hop-distance table
+// grows with the square of the qubit count: 200 MB at this size).
+const MaxQubits = 10000
+
 // Unreachable is the hop distance between qubits in different components.
 const Unreachable = math.MaxUint16
 
@@ -86,8 +90,8 @@ func NewTopology(name, vendor, family, native2q string, qubits []QubitInfo, coup
 	if n == 0 {
 		return nil, fmt.Errorf("device %q: no qubits", name)
 	}
-	if n >= Unreachable {
-		return nil, fmt.Errorf("device %q: %d qubits is more than supported (%d)", name, n, Unreachable-1)
+	if n > MaxQubits {
+		return nil, fmt.Errorf("device %q: %d qubits is more than supported (%d)", name, n, MaxQubits)
 	}
 	for i, q := range qubits {
 		if q.Index != i {
@@ -430,6 +434,7 @@ type Summary struct {
 	UsableCouplers      int      `json:"usable_couplers"`
 	Median2QError       Figure   `json:"median_2q_error"`
 	Median2QErrorUsable Figure   `json:"median_2q_error_usable"`
+	Median2QErrorOwn    Figure   `json:"median_2q_error_own"`
 	MedianReadoutError  Figure   `json:"median_readout_error"`
 	Median1QError       Figure   `json:"median_1q_error"`
 	MedianT1            Figure   `json:"median_t1_us"`
@@ -443,12 +448,15 @@ type Summary struct {
 // (error >= 0.5, listed broken, or no 2-qubit figure), not those that are
 // only unusable because an endpoint is. Median2QError is over every coupler
 // with a figure of the primary native gate, broken ones included (as the
-// vendors' own tables do); Median2QErrorUsable excludes unusable couplers.
+// vendors' own tables do); Median2QErrorUsable excludes unusable couplers;
+// Median2QErrorOwn excludes only couplers broken by their own figures (the
+// vendors' "broken excluded" median, which keeps couplers that only a dead
+// endpoint makes unusable).
 // Medians of unknown figures are NaN.
 func (m *Model) Summarize() Summary {
 	s := Summary{Name: m.Name, Vendor: m.Vendor, Family: m.Family, Qubits: m.N(), Couplers: len(m.Couplers),
 		Native2Q: m.Native2Q, Other2Q: m.Other2Q, Epoch: m.Cal.Epoch}
-	var e2, e2u, ro, e1, t1, t2 []float64
+	var e2, e2u, e2own, ro, e1, t1, t2 []float64
 	for _, q := range m.Cal.Qubits {
 		if !q.Usable {
 			s.BrokenQubits++
@@ -475,8 +483,12 @@ func (m *Model) Summarize() Summary {
 			}
 		}
 		add(&e2, best)
+		if c.OwnReason == ReasonNone {
+			add(&e2own, best)
+		}
 	}
 	s.Median2QError, s.Median2QErrorUsable = Figure(Median(e2)), Figure(Median(e2u))
+	s.Median2QErrorOwn = Figure(Median(e2own))
 	s.MedianReadoutError, s.Median1QError = Figure(Median(ro)), Figure(Median(e1))
 	s.MedianT1, s.MedianT2 = Figure(Median(t1)), Figure(Median(t2))
 	if !m.Cal.Time.IsZero() {
