@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	rmv1 "github.com/eigen-os/rm/api/rm/v1"
+)
+
+func init() {
+	register(&command{name: "bench api", summary: "load a running rmd: concurrent allocate+release pairs", run: runBenchAPI})
+}
+
+// runBenchAPI drives a running rmd with concurrent clients, each looping
+// allocate -> release, and reports allocate latency percentiles and the
+// sustained rate of allocate+release pairs.
+func runBenchAPI(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("bench api", stderr)
+	cf := addClientFlags(fs)
+	clients := fs.Int("clients", 8, "concurrent clients")
+	qubits := fs.Int("qubits", 5, "qubits per request")
+	shape := fs.String("shape", "linear", "shape of each request")
+	dur := fs.Duration("duration", 10*time.Second, "how long to run")
+	warmup := fs.Duration("warmup", time.Second, "run this long before measuring")
+	grpc := fs.Bool("grpc", false, "use the gRPC protocol (h2c) instead of Connect")
+	if _, err := parseFlags(fs, args); err != nil {
+		return 2
+	}
+	sh, rows, cols, err := parseShapeFlag(*shape)
+	if err != nil || *clients < 1 || *qubits < 1 {
+		return fail(stdout, stderr, *cf.asJSON, fmt.Errorf("bench api: bad --shape, --clients or --qubits"))
+	}
+	if *grpc {
+		var p http.Protocols
+		p.SetUnencryptedHTTP2(true)
+		*cf.endpoint = "http://" + trimScheme(*cf.endpoint)
+		http.DefaultTransport.(*http.Transport).Protocols = &p
+	}
+	c, err := cf.client()
+	if err != nil {
+		return fail(stdout, stderr, *cf.asJSON, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *warmup+*dur+30*time.Second)
+	defer cancel()
+	var mu sync.Mutex
+	var lat []time.Duration
+	var pairs, failures int
+	measureFrom := time.Now().Add(*warmup)
+	stopAt := measureFrom.Add(*dur)
+	var wg sync.WaitGroup
+	for w := 0; w < *clients; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			var mine []time.Duration
+			n, f := 0, 0
+			for i := 0; time.Now().Before(stopAt); i++ {
+				t0 := time.Now()
+				resp, err := c.Allocate(ctx, connect.NewRequest(&rmv1.AllocateRequest{Qubits: uint32(*qubits), Shape: sh,
+					GridRows: rows, GridCols: cols, IdempotencyKey: fmt.Sprintf("bench-%d-%d-%d", t0.UnixNano(), w, i),
+					Duration: durationpb.New(time.Minute)}))
+				el := time.Since(t0)
+				if err != nil {
+					if t0.After(measureFrom) {
+						f++
+					}
+					continue
+				}
+				_, err = c.Release(ctx, connect.NewRequest(&rmv1.ReleaseRequest{Id: resp.Msg.Allocation.Id}))
+				if t0.After(measureFrom) {
+					mine = append(mine, el)
+					if err == nil {
+						n++
+					} else {
+						f++
+					}
+				}
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			pairs += n
+			failures += f
+			mu.Unlock()
+		}(w)
+	}
+	wg.Wait()
+	if len(lat) == 0 {
+		return fail(stdout, stderr, *cf.asJSON, fmt.Errorf("bench api: no successful allocation (%d failures)", failures))
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	pct := func(p float64) float64 {
+		i := int(p * float64(len(lat)-1))
+		return float64(lat[i].Microseconds())
+	}
+	out := map[string]any{
+		"clients": *clients, "qubits": *qubits, "shape": *shape, "seconds": dur.Seconds(),
+		"allocations": len(lat), "failures": failures,
+		"allocate_p50_us": pct(0.50), "allocate_p99_us": pct(0.99), "allocate_max_us": float64(lat[len(lat)-1].Microseconds()),
+		"pairs_per_second": float64(pairs) / dur.Seconds(),
+	}
+	if *cf.asJSON {
+		_ = printJSON(stdout, out)
+		return 0
+	}
+	fmt.Fprintf(stdout, "%d clients, %d-qubit %s, %s: %d allocate+release pairs (%.0f/s), %d failures\n",
+		*clients, *qubits, *shape, *dur, pairs, float64(pairs)/dur.Seconds(), failures)
+	fmt.Fprintf(stdout, "allocate latency: p50 %.0f us, p99 %.0f us, max %.0f us\n", pct(0.5), pct(0.99), float64(lat[len(lat)-1].Microseconds()))
+	return 0
+}
+
+func trimScheme(s string) string {
+	for _, p := range []string{"http://", "https://"} {
+		if len(s) > len(p) && s[:len(p)] == p {
+			return s[len(p):]
+		}
+	}
+	return s
+}

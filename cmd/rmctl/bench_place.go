@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"sort"
+	"text/tabwriter"
+	"time"
+
+	"github.com/eigen-os/rm/hal"
+	"github.com/eigen-os/rm/runtime/alloc"
+)
+
+func init() {
+	register(&command{name: "bench place", summary: "measure placement latency and quality against random occupancies (offline)", run: runBenchPlace})
+}
+
+// benchPlaceJSON is the output of rmctl bench place --json.
+type benchPlaceJSON struct {
+	Device         string         `json:"device"`
+	Request        string         `json:"request"`
+	Occupancy      float64        `json:"occupancy"`
+	OccupancyModel string         `json:"occupancy_model"`
+	Buffer         int            `json:"buffer"`
+	Budget         int            `json:"budget"`
+	Seed           uint64         `json:"seed"`
+	Repeat         float64        `json:"repeat"`
+	Iterations     int            `json:"iterations"`
+	Failures       int            `json:"failures"`
+	FailureReasons map[string]int `json:"failure_reasons,omitempty"`
+	P50US          float64        `json:"p50_us"`
+	P90US          float64        `json:"p90_us"`
+	P99US          float64        `json:"p99_us"`
+	MaxUS          float64        `json:"max_us"`
+	MeanUS         float64        `json:"mean_us"`
+	MeanESP        float64        `json:"mean_esp"`
+	MeanSwaps      float64        `json:"mean_swaps"`
+	MeanNodes      float64        `json:"mean_nodes"`
+	Optimal        int            `json:"optimal"` // placements proven optimal
+	Strategies     map[string]int `json:"strategies"`
+	CacheHitRate   float64        `json:"cache_hit_rate"`
+	Occupancies    int            `json:"occupancies"` // distinct occupancies generated
+}
+
+func runBenchPlace(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("bench place", stderr)
+	var rf requestFlags
+	rf.register(fs)
+	frac := fs.Float64("occupancy", 0.5, "fraction of the device's qubits held by other tasks")
+	model := fs.String("occupancy-model", "random", "random: random qubits, each its own task with buffer 0 (the issue's scenario); tasks: other tasks' random connected placements of 2-8 qubits that keep --buffer between them")
+	iters := fs.Int("iterations", 1000, "number of timed requests")
+	warmup := fs.Int("warmup", 20, "untimed requests first (pattern compilation, pools)")
+	seed := fs.Uint64("seed", 1, "seed of the occupancies")
+	repeat := fs.Float64("repeat", 0, "fraction of requests that reuse the previous request's occupancy (exercises the cache: a repeated request on an unchanged occupancy is a hit)")
+	noCache := fs.Bool("no-cache", false, "disable the allocation cache")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: rmctl bench place --device PATH (--qubits N --shape SHAPE | --circuit FILE.qasm) --occupancy 0.5 --iterations K [--seed S] [--buffer D] [--repeat F] [--json]")
+		fmt.Fprintln(stderr, "Places K requests against seeded random occupancies and reports latency percentiles, mean ESP and the cache hit rate.")
+		fs.PrintDefaults()
+	}
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return 2
+	}
+	if len(pos) > 0 {
+		fail(stdout, stderr, *asJSON, fmt.Errorf("bench place: unexpected arguments %q", pos))
+		return 2
+	}
+	switch {
+	case *frac < 0 || *frac > 1 || math.IsNaN(*frac):
+		fail(stdout, stderr, *asJSON, fmt.Errorf("--occupancy %v: must be in [0, 1]", *frac))
+		return 2
+	case *repeat < 0 || *repeat > 1 || math.IsNaN(*repeat):
+		fail(stdout, stderr, *asJSON, fmt.Errorf("--repeat %v: must be in [0, 1]", *repeat))
+		return 2
+	case *iters < 1:
+		fail(stdout, stderr, *asJSON, fmt.Errorf("--iterations %d: must be at least 1", *iters))
+		return 2
+	case *warmup < 0:
+		fail(stdout, stderr, *asJSON, fmt.Errorf("--warmup %d: must be >= 0", *warmup))
+		return 2
+	case *model != "random" && *model != "tasks":
+		fail(stdout, stderr, *asJSON, fmt.Errorf("--occupancy-model %q: want random or tasks", *model))
+		return 2
+	}
+	m, err := openDevice(rf.device)
+	if err != nil {
+		return fail(stdout, stderr, *asJSON, err)
+	}
+	req, what, err := rf.request()
+	if err != nil {
+		return placeFail(stdout, stderr, *asJSON, m, err, 0)
+	}
+	if err := req.Validate(m.N()); err != nil {
+		return placeFail(stdout, stderr, *asJSON, m, err, 0)
+	}
+	opts := alloc.Options{}
+	if *noCache {
+		opts.CacheSize = -1
+	}
+	e, err := alloc.NewEngine(m, opts)
+	if err != nil {
+		return fail(stdout, stderr, *asJSON, err)
+	}
+	rng := newRand(*seed)
+	gen := func() *alloc.Occupancy {
+		if *model == "tasks" {
+			return tasksOccupancy(m, *frac, rf.buffer, rng)
+		}
+		return randomOccupancy(m, *frac, rng)
+	}
+	ctx := context.Background()
+	for i := 0; i < *warmup; i++ {
+		_, _ = e.Place(ctx, req, gen(), nil)
+	}
+	before := e.Stats()
+	out := benchPlaceJSON{Device: m.Name, Request: what, Occupancy: *frac, OccupancyModel: *model, Buffer: rf.buffer,
+		Budget: rf.budget, Seed: *seed, Repeat: *repeat, Iterations: *iters, Strategies: map[string]int{}}
+	lat := make([]float64, 0, *iters)
+	var occ *alloc.Occupancy
+	var sumESP, sumSwaps, sumNodes float64
+	runtime.GC()
+	for i := 0; i < *iters; i++ {
+		if occ == nil || rng.Float64() >= *repeat {
+			occ = gen()
+			out.Occupancies++
+		}
+		start := time.Now()
+		pl, err := e.Place(ctx, req, occ, nil)
+		lat = append(lat, float64(time.Since(start).Nanoseconds())/1e3)
+		if err != nil {
+			out.Failures++
+			if out.FailureReasons == nil {
+				out.FailureReasons = map[string]int{}
+			}
+			out.FailureReasons[reasonOf(err)]++
+			continue
+		}
+		sumESP += pl.ESP
+		sumSwaps += float64(pl.Swaps)
+		sumNodes += float64(pl.Nodes)
+		out.Strategies[pl.Strategy]++
+		if pl.Optimal {
+			out.Optimal++
+		}
+	}
+	after := e.Stats()
+	if t := (after.CacheHits - before.CacheHits) + (after.CacheMisses - before.CacheMisses); t > 0 {
+		out.CacheHitRate = float64(after.CacheHits-before.CacheHits) / float64(t)
+	}
+	if ok := *iters - out.Failures; ok > 0 {
+		out.MeanESP = sumESP / float64(ok)
+		out.MeanSwaps = sumSwaps / float64(ok)
+		out.MeanNodes = sumNodes / float64(ok)
+	}
+	sort.Float64s(lat)
+	pct := func(p float64) float64 {
+		i := int(math.Ceil(p*float64(len(lat)))) - 1
+		return lat[max(0, min(i, len(lat)-1))]
+	}
+	out.P50US, out.P90US, out.P99US, out.MaxUS = pct(0.50), pct(0.90), pct(0.99), lat[len(lat)-1]
+	for _, x := range lat {
+		out.MeanUS += x
+	}
+	out.MeanUS /= float64(len(lat))
+	if *asJSON {
+		if err := printJSON(stdout, out); err != nil {
+			return fail(stdout, stderr, false, err)
+		}
+		return 0
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 2, 2, ' ', 0)
+	fmt.Fprintf(tw, "device\t%s\n", out.Device)
+	fmt.Fprintf(tw, "request\t%s, buffer %d\n", out.Request, out.Buffer)
+	fmt.Fprintf(tw, "occupancy\t%.0f%% (%s, %d occupancies, repeat %.2f)\n", 100*out.Occupancy, out.OccupancyModel, out.Occupancies, out.Repeat)
+	fmt.Fprintf(tw, "iterations\t%d (%d failed %v)\n", out.Iterations, out.Failures, out.FailureReasons)
+	fmt.Fprintf(tw, "latency us\tp50 %.1f  p90 %.1f  p99 %.1f  max %.1f  mean %.1f\n", out.P50US, out.P90US, out.P99US, out.MaxUS, out.MeanUS)
+	fmt.Fprintf(tw, "mean ESP\t%.6f (swaps %.2f, nodes %.0f, %d proven optimal)\n", out.MeanESP, out.MeanSwaps, out.MeanNodes, out.Optimal)
+	fmt.Fprintf(tw, "strategies\t%v\n", out.Strategies)
+	fmt.Fprintf(tw, "cache hit rate\t%.3f\n", out.CacheHitRate)
+	tw.Flush()
+	return 0
+}
+
+// randomOccupancy holds a random frac of the qubits, all in one task with
+// buffer 0: the same as one-qubit tasks each with buffer 0, since
+// isolation uses the larger of two tasks' buffers.
+func randomOccupancy(m *hal.Model, frac float64, rng *rand.Rand) *alloc.Occupancy {
+	occ := alloc.NewOccupancy(m.Topology)
+	k := int(math.Round(frac * float64(m.N())))
+	if k == 0 {
+		return occ
+	}
+	perm := rng.Perm(m.N())
+	_ = occ.Commit(alloc.Holding{Task: "others", Qubits: perm[:k]})
+	return occ
+}
+
+// tasksOccupancy fills the device with other tasks' random placements:
+// connected sets of 2-8 qubits grown from random free qubits over all
+// couplers, each kept only when it respects the buffer, until frac of the
+// qubits are held or attempts run out.
+func tasksOccupancy(m *hal.Model, frac float64, buffer int, rng *rand.Rand) *alloc.Occupancy {
+	occ := alloc.NewOccupancy(m.Topology)
+	target := int(math.Round(frac * float64(m.N())))
+	for attempt := 0; occ.Used() < target && attempt < 20*m.N(); attempt++ {
+		size := min(2+rng.IntN(7), target-occ.Used())
+		seed := rng.IntN(m.N())
+		if _, held := occ.Owner(seed); held {
+			continue
+		}
+		set := []int{seed}
+		in := map[int]bool{seed: true}
+		for len(set) < size {
+			var front []int
+			for _, q := range set {
+				for _, w := range m.Neighbors(q) {
+					if _, held := occ.Owner(int(w)); !held && !in[int(w)] {
+						front = append(front, int(w))
+					}
+				}
+			}
+			if len(front) == 0 {
+				break
+			}
+			w := front[rng.IntN(len(front))]
+			in[w] = true
+			set = append(set, w)
+		}
+		_ = occ.Commit(alloc.Holding{Task: fmt.Sprintf("task%d", attempt), Qubits: set, Buffer: buffer})
+	}
+	return occ
+}
+
+// newRand is the bench's seeded generator.
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15)) }

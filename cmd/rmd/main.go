@@ -1,0 +1,199 @@
+// Command rmd is the edge Resource Manager's controller: one per quantum
+// device. With no configuration at all it serves the built-in synthetic
+// device (synthetic:heavyhex-127) from a local store in ./.rm-data, on
+// 127.0.0.1:50052, with Prometheus metrics on the same port.
+//
+// Configuration: flags over RM_* environment variables over the YAML file
+// (--config) over defaults.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/eigen-os/rm/hal/load"
+	"github.com/eigen-os/rm/hal/sim"
+	"github.com/eigen-os/rm/runtime/config"
+	"github.com/eigen-os/rm/runtime/controller"
+	"github.com/eigen-os/rm/runtime/metrics"
+	"github.com/eigen-os/rm/runtime/server"
+	"github.com/eigen-os/rm/store"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv)) }
+
+// run is main without the process: it returns the exit code.
+func run(args []string, stdout, stderr io.Writer, env config.Env) int {
+	cfg, err := configure(args, stderr, env)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "rmd:", err)
+		return 2
+	}
+	log := newLogger(cfg.Log, stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := serve(ctx, cfg, log, stdout); err != nil {
+		log.Error("rmd stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// configure applies defaults, the file, the environment and the flags, in
+// that order, and validates the result.
+func configure(args []string, stderr io.Writer, env config.Env) (config.Config, error) {
+	fs := flag.NewFlagSet("rmd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("config", "", "YAML configuration file (resource_manager: ...)")
+	endpoint := fs.String("endpoint", "", "API address HOST:PORT (RM_ENDPOINT; default 127.0.0.1:50052)")
+	metricsEP := fs.String("metrics-endpoint", "", "serve /metrics here instead of on the API port")
+	storagePath := fs.String("storage", "", "store directory (RM_STORAGE_PATH; default ./.rm-data)")
+	device := fs.String("device", "", "calibration folder or synthetic:NAME (default synthetic:heavyhex-127)")
+	logLevel := fs.String("log-level", "", "debug, info, warn or error (RM_LOG_LEVEL)")
+	strategy := fs.String("strategy", "", "allocation strategy (RM_ALLOCATION_STRATEGY)")
+	isolation := fs.String("isolation", "", "none, spatial, temporal or spatial_temporal (RM_ISOLATION_LEVEL)")
+	insecure := fs.Bool("insecure", false, "allow a non-loopback endpoint with no tokens configured")
+	tlsCert := fs.String("tls-cert", "", "TLS certificate (PEM)")
+	tlsKey := fs.String("tls-key", "", "TLS key (PEM)")
+	drift := fs.Duration("drift", -1, "simulated calibration drift interval (0: none)")
+	noSync := fs.Bool("no-sync", false, "do not sync store writes (benchmarks only: an acknowledged allocation may be lost in a crash)")
+	if err := fs.Parse(args); err != nil {
+		return config.Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return config.Config{}, fmt.Errorf("unexpected arguments %q (flags only)", fs.Args())
+	}
+	cfg := config.Default()
+	var err error
+	if *file != "" {
+		if cfg, err = config.LoadFile(*file, cfg); err != nil {
+			return cfg, err
+		}
+	}
+	if err := config.ApplyEnv(&cfg, env); err != nil {
+		return cfg, err
+	}
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&cfg.Server.Endpoint, *endpoint)
+	set(&cfg.Server.MetricsEndpoint, *metricsEP)
+	set(&cfg.Storage.Path, *storagePath)
+	set(&cfg.Device.Path, *device)
+	set(&cfg.Log.Level, strings.ToLower(*logLevel))
+	set(&cfg.Allocation.DefaultStrategy, *strategy)
+	set(&cfg.Server.TLSCert, *tlsCert)
+	set(&cfg.Server.TLSKey, *tlsKey)
+	if *isolation != "" {
+		if err := config.SetIsolationLevel(&cfg, *isolation); err != nil {
+			return cfg, fmt.Errorf("--isolation: %v", err)
+		}
+	}
+	if *insecure {
+		cfg.Server.Insecure = true
+	}
+	if *drift >= 0 {
+		cfg.Device.DriftInterval = config.Duration(*drift)
+	}
+	if *noSync {
+		cfg.Storage.SyncWrites = false
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("configuration:\n%v", err)
+	}
+	if len(cfg.Access.Tokens) == 0 && !config.IsLoopback(cfg.Server.Endpoint) && !cfg.Server.Insecure {
+		return cfg, fmt.Errorf("refusing to listen on %s with no access tokens configured: configure resource_manager.access.tokens, listen on loopback, or pass --insecure", cfg.Server.Endpoint)
+	}
+	return cfg, nil
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// serve runs the controller until ctx ends, then shuts down gracefully:
+// stop accepting calls, finish in-flight ones, stop the controller, close
+// the store.
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer) error {
+	started := time.Now()
+	model, err := load.Open(cfg.Device.Path)
+	if err != nil {
+		return fmt.Errorf("device: %w", err)
+	}
+	dev := sim.New(model, sim.Options{Seed: cfg.Device.Seed, DriftInterval: cfg.Device.DriftInterval.D(), DriftSigma: cfg.Device.DriftSigma})
+	dev.Start(ctx)
+	defer dev.Close()
+
+	st, err := store.Open(cfg.Storage.Path, store.Options{NoSync: !cfg.Storage.SyncWrites, GCInterval: cfg.Storage.GCInterval.D(),
+		Logger: log, CalibrationTTL: cfg.Monitoring.MetricsRetention.D(), EventTTL: cfg.Monitoring.MetricsRetention.D()})
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error("store close", "err", err)
+		}
+	}()
+	auth, err := server.NewAuth(cfg.Access.Tokens, nil)
+	if err != nil {
+		return err
+	}
+	ctl, err := controller.New(ctx, cfg, controller.Options{Device: dev, Store: st, Metrics: metrics.New(), Logger: log})
+	if err != nil {
+		return err
+	}
+	defer ctl.Close()
+	srv, err := server.Listen(ctl, server.Config{Endpoint: cfg.Server.Endpoint, MetricsEndpoint: cfg.Server.MetricsEndpoint,
+		TLSCert: cfg.Server.TLSCert, TLSKey: cfg.Server.TLSKey, Auth: auth, Logger: log})
+	if err != nil {
+		return err
+	}
+	scheme := "http"
+	if cfg.Server.TLSCert != "" {
+		scheme = "https"
+	}
+	s := model.Summarize()
+	fmt.Fprintf(stdout, "rmd %s serving %s (%d qubits, %d couplers, %s)\n", controller.Version, ctl.DeviceID(), s.Qubits, s.Couplers, s.Native2Q)
+	fmt.Fprintf(stdout, "  API      %s://%s  (gRPC, gRPC-Web, Connect JSON; try: rmctl status --endpoint %s)\n", scheme, srv.APIAddr(), srv.APIAddr())
+	fmt.Fprintf(stdout, "  metrics  %s\n", srv.MetricsURL())
+	fmt.Fprintf(stdout, "  store    %s\n", cfg.Storage.Path)
+	if auth.Open() {
+		fmt.Fprintln(stdout, "  access   open (no tokens configured; loopback only)")
+	}
+	log.Info("ready", "device", ctl.DeviceID(), "api", srv.APIAddr(), "startup", time.Since(started).Round(time.Millisecond))
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight calls")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout.D())
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("shutdown did not finish in time", "err", err)
+	}
+	return nil
+}

@@ -1,0 +1,209 @@
+package alloc
+
+import "time"
+
+// run is the per-request state of one Place call: which qubits the request
+// may use (computed lazily and memoized), the partial mapping and the best
+// placement so far. Runs are pooled per view; one run serves one call at a
+// time. Arrays are "cleared" by bumping gen.
+type run struct {
+	v   *view
+	p   *pattern
+	occ *Occupancy
+	req *Request
+
+	gen      uint32
+	amark    []uint32 // allowed memo stamp
+	aval     []bool   // allowed memo value
+	rmark    []uint32 // reserved stamp
+	used     []bool   // qubit used by the partial mapping
+	dead     []uint32 // qubit in a small region whose size is known (stamp)
+	deadSize []int32
+	cmark    []uint32 // viability BFS stamp
+	cgen     uint32
+	bfs      bfsScratch
+
+	radius   int  // request buffer
+	R        int  // largest radius that can block a qubit
+	checkBuf bool // some qubit may be blocked by a buffer
+	anyRes   bool
+
+	phi []int32 // physical qubit per search position
+
+	lb      []float64 // lower bound of back edges and roots still to pay, per position
+	tb      *treeBound
+	scratch []float64
+
+	set        *CandidateSet
+	cset       CandidateSet
+	selMap     []int32
+	nodesTotal int
+	noEmbed    bool // the core was proven not to embed in the allowed couplers
+	tmap       []int32
+	iso        []int32
+	queue      []int32
+
+	rs          routedState
+	scoreRegion region
+	moveRegion  region
+	fmark       []uint32 // frontier stamp
+	fgen        uint32
+	fb          bfsScratch // fragmentation BFS
+	scratch2    []float64
+
+	nodes     int
+	nextCheck int
+	budget    int
+	stopped   bool // budget or deadline reached
+	deadline  time.Time
+	done      <-chan struct{} // the caller's context, checked with the deadline
+	late      bool            // stopped by the deadline or the context (result not cached)
+}
+
+func newRun(v *view) *run {
+	n := v.n
+	return &run{v: v, amark: make([]uint32, n), aval: make([]bool, n), rmark: make([]uint32, n), used: make([]bool, n),
+		dead: make([]uint32, n), deadSize: make([]int32, n), cmark: make([]uint32, n)}
+}
+
+// reset prepares the run for a request.
+// It returns a hash of the set of reserved qubits.
+func (r *run) reset(p *pattern, req *Request, occ *Occupancy, reserved []int, budget int, deadline time.Time) uint64 {
+	r.p, r.req, r.occ = p, req, occ
+	r.gen++
+	if r.gen == 0 {
+		clear(r.amark)
+		clear(r.rmark)
+		clear(r.dead)
+		r.gen = 1
+	}
+	r.anyRes = false
+	var rh uint64
+	for _, q := range reserved {
+		if q >= 0 && q < r.v.n && r.rmark[q] != r.gen {
+			r.rmark[q] = r.gen
+			r.anyRes = true
+			rh ^= zobrist(uint64(q), 0x5851f42d4c957f2d)
+		}
+	}
+	r.radius = req.Buffer
+	r.R = req.Buffer
+	if occ != nil && occ.used > 0 {
+		r.R = max(r.R, occ.maxBuffer())
+	}
+	r.checkBuf = r.R > 0 && ((occ != nil && occ.used > 0) || r.anyRes)
+	kc := len(p.order)
+	r.phi = grow32(r.phi, kc)
+	r.noEmbed = false
+	r.nodesTotal = 0
+	r.nodes, r.budget, r.stopped, r.late, r.deadline = 0, budget, false, false, deadline
+	r.nextCheck = 1024
+	return rh
+}
+
+func grow32(s []int32, n int) []int32 {
+	if cap(s) < n {
+		return make([]int32, n)
+	}
+	return s[:n]
+}
+
+// allowed reports whether the request may use qubit q: usable, not held,
+// not reserved, and outside the isolation distance of every other task
+// (the larger of the two buffers) and of reserved qubits (the request's).
+func (r *run) allowed(q int32) bool {
+	if r.amark[q] == r.gen {
+		return r.aval[q]
+	}
+	ok := r.v.usable[q] && r.rmark[q] != r.gen && (r.occ == nil || r.occ.owner[q] < 0)
+	if ok && r.checkBuf {
+		ok = !r.blocked(q)
+	}
+	r.amark[q] = r.gen
+	r.aval[q] = ok
+	return ok
+}
+
+// blocked reports whether a held or reserved qubit is too close to q.
+func (r *run) blocked(q int32) bool {
+	v := r.v
+	if r.R <= ballRadius {
+		for i := v.boff[q]; i < v.boff[q+1]; i++ {
+			d := int(v.bd[i])
+			if d > r.R {
+				break
+			}
+			if r.blocks(v.bq[i], d) {
+				return true
+			}
+		}
+		return false
+	}
+	x, _ := r.bfs.nearestViolation(v.m.Topology, int(q), r.R, r.blocks)
+	return x >= 0
+}
+
+// blocks reports whether qubit x at distance d keeps the request away.
+func (r *run) blocks(x int32, d int) bool {
+	if r.occ != nil {
+		if s := r.occ.owner[x]; s >= 0 && d <= max(r.radius, r.occ.slots[s].buffer) {
+			return true
+		}
+	}
+	return d <= r.radius && r.rmark[x] == r.gen
+}
+
+// countAllowed counts the qubits the request may use (O(n) with memo).
+func (r *run) countAllowed() int {
+	c := 0
+	for q := 0; q < r.v.n; q++ {
+		if r.allowed(int32(q)) {
+			c++
+		}
+	}
+	return c
+}
+
+// largestRegion is the size of the largest connected set of allowed
+// qubits over usable couplers.
+func (r *run) largestRegion() int {
+	r.rs.ensure(r.v.n)
+	r.components()
+	best := 0
+	for _, c := range r.rs.compSize {
+		best = max(best, int(c))
+	}
+	return best
+}
+
+func (r *run) cancelled() bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// tick counts one search node and reports whether the search must stop.
+func (r *run) tick() bool { return r.spend(1) }
+
+// spend counts n nodes of work (a node is about the work of one step of
+// the exact search, some tens of nanoseconds) and reports whether the
+// search must stop: budget spent, or the wall-clock safety net passed
+// (checked every 1024 nodes).
+func (r *run) spend(n int) bool {
+	r.nodes += n
+	if r.nodes > r.budget {
+		r.stopped = true
+		return true
+	}
+	if r.nodes >= r.nextCheck {
+		r.nextCheck = r.nodes + 1024
+		if (!r.deadline.IsZero() && time.Now().After(r.deadline)) || (r.done != nil && r.cancelled()) {
+			r.stopped, r.late = true, true
+			return true
+		}
+	}
+	return r.stopped
+}

@@ -1,0 +1,706 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/eigen-os/rm/hal"
+	"github.com/eigen-os/rm/runtime/alloc"
+	"github.com/eigen-os/rm/store"
+)
+
+// AllocateParams is one allocation request.
+type AllocateParams struct {
+	TaskID         string
+	IdempotencyKey string
+	Req            alloc.Request // Buffer < 0: the configuration decides
+	Shape          string        // for the record ("linear:5", "graph:12")
+	Duration       time.Duration // 0: allocation.default_duration
+	Priority       int
+	MaxWait        time.Duration // 0: answer now
+	// Spatial / Temporal override the configuration's isolation switches
+	// when set (the request's isolation level).
+	Spatial  *bool
+	Temporal *bool
+}
+
+// Grant is an allocation with how it was obtained.
+type Grant struct {
+	Allocation *store.Allocation
+	Strategy   string
+	Replayed   bool
+	QueuedFor  time.Duration
+	Buffer     int
+}
+
+// waiter is a queued request.
+type waiter struct {
+	id       string
+	caller   Caller
+	p        AllocateParams
+	buffer   int
+	enqueued time.Time
+	deadline time.Time
+	done     chan struct{}
+	grant    *Grant
+	err      error
+}
+
+func (w *waiter) finish(g *Grant, err error) {
+	if w.grant != nil || w.err != nil {
+		return
+	}
+	w.grant, w.err = g, err
+	close(w.done)
+}
+
+// buffer decides the isolation distance of a request: the request's own, or
+// the configuration's (larger for high priority under
+// strict_isolation_for_high_priority); 0 when spatial isolation is off.
+func (c *Controller) buffer(p *AllocateParams) int {
+	spatial := c.cfg.Isolation.Spatial.Enabled
+	if p.Spatial != nil {
+		spatial = *p.Spatial
+	}
+	if !spatial {
+		return 0
+	}
+	d := c.cfg.Isolation.Spatial.MinimumDistance
+	if p.Req.Buffer >= 0 {
+		d = p.Req.Buffer
+	}
+	if c.hasPolicy(c.cfg.Policies.IsolationPolicies, "strict_isolation_for_high_priority") &&
+		p.Priority >= c.cfg.Policies.HighPriority && c.cfg.Isolation.Spatial.HighPriorityDistance > d {
+		d = c.cfg.Isolation.Spatial.HighPriorityDistance
+	}
+	return d
+}
+
+func (c *Controller) hasPolicy(list []string, name string) bool {
+	for _, p := range list {
+		if p == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Allocate places a request and persists the grant before returning it.
+func (c *Controller) Allocate(ctx context.Context, caller Caller, p AllocateParams) (*Grant, error) {
+	start := c.now()
+	c.met.AllocationRequests.Inc()
+	g, err := c.allocate(ctx, caller, p)
+	c.met.AllocationLatency.Observe(c.now().Sub(start).Seconds())
+	if err != nil {
+		c.met.AllocationFailures.Inc()
+		c.met.FailuresByReason.WithLabelValues(failureReason(err)).Inc()
+		return nil, err
+	}
+	if !g.Replayed {
+		c.met.AllocationSuccesses.Inc()
+	}
+	return g, nil
+}
+
+func failureReason(err error) string {
+	switch {
+	case errors.Is(err, ErrInvalid):
+		return "invalid"
+	case errors.Is(err, ErrNoFit):
+		return "no_fit"
+	case errors.Is(err, ErrFidelity):
+		return "fidelity"
+	case errors.Is(err, ErrWaitExpired), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return "timeout"
+	case errors.Is(err, ErrOffline):
+		return "offline"
+	default:
+		return "internal"
+	}
+}
+
+func (c *Controller) allocate(ctx context.Context, caller Caller, p AllocateParams) (*Grant, error) {
+	m := c.dev.Model()
+	if p.Duration < 0 || p.MaxWait < 0 {
+		return nil, fmt.Errorf("%w: duration and max_wait must not be negative", ErrInvalid)
+	}
+	if p.Duration == 0 {
+		p.Duration = c.cfg.Allocation.DefaultDuration.D()
+	}
+	if p.Duration > 30*24*time.Hour {
+		return nil, fmt.Errorf("%w: duration %s is longer than 30 days", ErrInvalid, p.Duration)
+	}
+	if max := c.cfg.Allocation.MaxWaitTime.D(); p.MaxWait > max {
+		p.MaxWait = max
+	}
+	if len(p.IdempotencyKey) > 256 || len(p.TaskID) > 256 {
+		return nil, fmt.Errorf("%w: idempotency_key and task_id are limited to 256 bytes", ErrInvalid)
+	}
+	buf := c.buffer(&p)
+	p.Req.Buffer = buf
+	if err := p.Req.Validate(m.N()); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if p.Req.Budget == 0 {
+		p.Req.Budget = c.cfg.Allocation.SearchNodes
+	}
+	if p.Req.FragWeight == 0 {
+		p.Req.FragWeight = c.cfg.Allocation.FragmentationWeight
+	}
+
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, ErrShuttingDown
+	}
+	if g, ok, err := c.replayLocked(caller, p.IdempotencyKey); ok || err != nil {
+		c.mu.Unlock()
+		return g, err
+	}
+	if c.dev.Health() == hal.HealthOffline {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("%w: %s is offline", ErrOffline, c.devID)
+	}
+	// Waiting requests of higher standing go first: a new request only
+	// jumps the queue when nobody of higher or equal rank waits.
+	var g *Grant
+	var err error
+	if !c.queueAheadLocked(caller, p.Priority) {
+		var pg *pending
+		pg, err = c.placeLocked(ctx, caller, p, buf, nil)
+		if err == nil {
+			c.mu.Unlock()
+			if g, err = c.persist(ctx, pg, false); err != nil {
+				return nil, err
+			}
+			c.afterGrant(ctx, g)
+			return g, nil
+		}
+		if !errors.Is(err, ErrNoFit) || p.MaxWait == 0 {
+			c.mu.Unlock()
+			return nil, err
+		}
+	} else if p.MaxWait == 0 {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("%w: %d requests of higher or equal priority are waiting", ErrNoFit, len(c.queue))
+	}
+	if len(c.queue) >= c.cfg.Allocation.MaxQueue {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("%w: the queue is full (%d waiting)", ErrNoFit, len(c.queue))
+	}
+	w := &waiter{id: newID("q"), caller: caller, p: p, buffer: buf, enqueued: c.now(),
+		deadline: c.now().Add(p.MaxWait), done: make(chan struct{})}
+	if err := c.persistQueued(w); err != nil {
+		c.mu.Unlock()
+		return nil, err
+	}
+	c.queue = append(c.queue, w)
+	c.sortQueueLocked()
+	c.updateGauges()
+	c.mu.Unlock()
+	c.appendEvent("queued", w.id, fmt.Sprintf("tenant %s waits up to %s for %d qubits", caller.Tenant, p.MaxWait, p.Req.Qubits))
+
+	timer := time.NewTimer(p.MaxWait)
+	defer timer.Stop()
+	select {
+	case <-w.done:
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	c.mu.Lock()
+	c.removeWaiterLocked(w)
+	if w.grant == nil && w.err == nil {
+		if ctx.Err() != nil {
+			w.finish(nil, ctx.Err())
+		} else {
+			w.finish(nil, fmt.Errorf("%w: waited %s for %d qubits", ErrWaitExpired, p.MaxWait, p.Req.Qubits))
+		}
+	}
+	c.updateGauges()
+	c.mu.Unlock()
+	if w.grant == nil { // a grant dequeued it in the same transaction
+		_, _ = c.st.Dequeue(w.id)
+	}
+	if w.err != nil {
+		return nil, w.err
+	}
+	c.afterGrant(ctx, w.grant)
+	return w.grant, nil
+}
+
+func (c *Controller) persistQueued(w *waiter) error {
+	req, _ := json.Marshal(storedRequest{Buffer: w.buffer, Req: &w.p.Req, TaskID: w.p.TaskID, Dur: w.p.Duration, Shape: w.p.Shape, MaxWait: w.p.MaxWait})
+	_, err := c.st.Enqueue(store.QueuedRequest{ID: w.id, Tenant: w.caller.Tenant, IdempotencyKey: w.p.IdempotencyKey,
+		Priority: w.p.Priority, Request: req, EnqueuedAt: w.enqueued, Deadline: w.deadline})
+	if err != nil {
+		return fmt.Errorf("store: queue: %w", err)
+	}
+	return nil
+}
+
+// replayLocked answers a retry of an acknowledged request.
+func (c *Controller) replayLocked(caller Caller, key string) (*Grant, bool, error) {
+	if key == "" {
+		return nil, false, nil
+	}
+	if id, ok := c.idem[idemKey{caller.Tenant, key}]; ok {
+		if a, ok := c.allocs[id]; ok {
+			return &Grant{Allocation: a, Replayed: true, Buffer: decodeStored(a.Request).Buffer}, true, nil
+		}
+	}
+	a, err := c.st.FindByIdempotencyKey(caller.Tenant, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("store: %w", err)
+	}
+	return &Grant{Allocation: a, Replayed: true, Buffer: decodeStored(a.Request).Buffer}, true, nil
+}
+
+// reservedLocked lists the qubits a tenant may not use now: those reserved
+// for other tenants by reservations active now.
+func (c *Controller) reservedLocked(tenant string, now time.Time) []int {
+	var out []int
+	n := c.occ.N()
+	for _, r := range c.resv {
+		if r.Tenant == tenant || now.Before(r.Start) || (!r.End.IsZero() && !now.Before(r.End)) {
+			continue
+		}
+		if r.Qubits == nil {
+			for q := 0; q < n; q++ {
+				out = append(out, q)
+			}
+			return out
+		}
+		out = append(out, r.Qubits...)
+	}
+	return out
+}
+
+// pending is a placement held tentatively in the occupancy (so that no
+// other search can take its qubits) while its record is written.
+type pending struct {
+	a        store.Allocation
+	buf      int
+	strategy string
+	w        *waiter
+}
+
+// placeLocked searches and validates a placement and holds its qubits
+// tentatively. ErrNoFit means "not now". w is the queued request being
+// served, if any.
+func (c *Controller) placeLocked(ctx context.Context, caller Caller, p AllocateParams, buf int, w *waiter) (*pending, error) {
+	now := c.now()
+	reserved := c.reservedLocked(caller.Tenant, now)
+	t0 := time.Now()
+	res, err := c.eng.Place(ctx, &p.Req, c.occ, reserved)
+	c.met.DecisionTime.Observe(time.Since(t0).Seconds())
+	if err != nil {
+		var inf *alloc.InfeasibleError
+		switch {
+		case errors.Is(err, alloc.ErrBadRequest):
+			return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+		case errors.Is(err, alloc.ErrFloor) && errors.As(err, &inf):
+			// Noise-aware policy: the calibration may be stale; ask for a new one.
+			go func() {
+				if err := c.dev.RequestCalibration(context.Background()); err != nil {
+					c.log.Warn("calibration request failed", "err", err)
+				}
+			}()
+			return nil, fmt.Errorf("%w: %v (a calibration was requested)", ErrFidelity, err)
+		case errors.Is(err, alloc.ErrTooFewQubits), errors.Is(err, alloc.ErrNoRegion):
+			return nil, fmt.Errorf("%w: %v", ErrNoFit, err)
+		default:
+			return nil, err
+		}
+	}
+	// The host validates every placement, whoever proposed it.
+	if err := alloc.Validate(c.dev.Model(), &p.Req, c.occ, reserved, res.Mapping); err != nil {
+		c.met.IsolationViolations.Inc()
+		return nil, fmt.Errorf("placement refused by validation: %w", err)
+	}
+	qubits := append([]int(nil), res.Mapping...)
+	stored, _ := json.Marshal(storedRequest{Buffer: buf, TaskID: p.TaskID, Dur: p.Duration, Shape: p.Shape})
+	pg := &pending{buf: buf, strategy: res.Strategy, w: w, a: store.Allocation{ID: newID("a"), Device: c.devID,
+		Tenant: caller.Tenant, TaskID: p.TaskID, IdempotencyKey: p.IdempotencyKey, Qubits: qubits, Shape: p.Shape,
+		Request: stored, ESP: res.ESP, Swaps: res.Swaps, Priority: p.Priority, Epoch: c.dev.Model().Cal.Epoch,
+		CreatedAt: now, Duration: p.Duration, LeaseExpires: c.leaseEnd(now, p.Duration), State: store.StateActive}}
+	if err := c.occ.Commit(alloc.Holding{Task: pg.a.ID, Qubits: qubits, Buffer: buf}); err != nil {
+		return nil, fmt.Errorf("commit: %w", err) // validation passed: a bug
+	}
+	return pg, nil
+}
+
+// persist writes a pending placement's record (synced) and makes it an
+// active allocation; on failure, or when the store already holds an
+// allocation for the idempotency key (a concurrent retry won), the
+// tentative hold is undone. Without locked it runs outside mu, so that
+// concurrent grants share one fsync (group commit).
+func (c *Controller) persist(ctx context.Context, pg *pending, locked bool) (*Grant, error) {
+	w0 := time.Now()
+	var existing *store.Allocation
+	var err error
+	if pg.w != nil {
+		existing, err = c.st.GrantQueued(pg.w.id, pg.a)
+	} else {
+		existing, err = c.st.CreateAllocation(pg.a)
+	}
+	c.met.StoreWriteLatency.Observe(time.Since(w0).Seconds())
+	if !locked {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+	}
+	if err != nil || existing != nil {
+		c.occ.Release(pg.a.ID)
+		if !locked {
+			c.drainQueueLocked(ctx)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		return &Grant{Allocation: existing, Replayed: true, Buffer: decodeStored(existing.Request).Buffer}, nil
+	}
+	a := &pg.a
+	c.allocs[a.ID] = a
+	if a.IdempotencyKey != "" {
+		c.idem[idemKey{a.Tenant, a.IdempotencyKey}] = a.ID
+	}
+	c.usage[a.Tenant] += float64(len(a.Qubits)) * a.Duration.Seconds()
+	c.updateGauges()
+	c.met.IsolationOverhead.Observe(float64(c.bufferQubits(a.Qubits, pg.buf)))
+	g := &Grant{Allocation: a, Strategy: pg.strategy, Buffer: pg.buf}
+	if pg.w != nil {
+		g.QueuedFor = a.CreatedAt.Sub(pg.w.enqueued)
+	}
+	return g, nil
+}
+
+// leaseEnd rounds the task's end up to a whole time slice (temporal
+// isolation) and adds the grace.
+func (c *Controller) leaseEnd(now time.Time, d time.Duration) time.Time {
+	if c.cfg.Isolation.Temporal.Enabled {
+		slice := c.cfg.Isolation.Temporal.TimeSliceDuration.D()
+		if slice > 0 {
+			d = (d + slice - 1) / slice * slice
+		}
+	}
+	return now.Add(d + c.cfg.Allocation.LeaseGrace.D())
+}
+
+// bufferQubits counts the free qubits kept idle around a placement.
+func (c *Controller) bufferQubits(qubits []int, d int) int {
+	if d == 0 {
+		return 0
+	}
+	m := c.dev.Model()
+	seen := map[int]bool{}
+	for _, q := range qubits {
+		row := m.DistRow(q)
+		for v, dist := range row {
+			if int(dist) <= d && dist > 0 {
+				if _, held := c.occ.Owner(v); !held {
+					seen[v] = true
+				}
+			}
+		}
+	}
+	return len(seen)
+}
+
+// afterGrant binds the qubits on the device and announces the grant. A
+// failure to bind is logged: the allocation is durable, and the next
+// reconciliation (or the device's return) binds it.
+func (c *Controller) afterGrant(ctx context.Context, g *Grant) {
+	if g.Replayed {
+		return
+	}
+	a := g.Allocation
+	if err := c.dev.Isolate(ctx, a.ID, a.Qubits); err != nil {
+		c.log.Warn("binding on the device failed; will reconcile", "id", a.ID, "err", err)
+	}
+	c.appendEvent("allocated", a.ID, fmt.Sprintf("tenant %s: qubits %v, esp %.4f", a.Tenant, a.Qubits, a.ESP))
+}
+
+// queueAheadLocked reports whether a waiting request ranks at least as high
+// as a new one (so the new one must queue behind it).
+func (c *Controller) queueAheadLocked(caller Caller, priority int) bool {
+	for _, w := range c.queue {
+		if w.p.Priority >= priority {
+			return true
+		}
+	}
+	return false
+}
+
+// sortQueueLocked orders the queue: priority (priority_based), then the
+// tenant's usage in qubit-seconds (fair_share), then arrival.
+func (c *Controller) sortQueueLocked() {
+	byPrio := c.hasPolicy(c.cfg.Policies.AllocationPolicies, "priority_based")
+	fair := c.hasPolicy(c.cfg.Policies.AllocationPolicies, "fair_share")
+	sort.SliceStable(c.queue, func(i, j int) bool {
+		a, b := c.queue[i], c.queue[j]
+		if byPrio && a.p.Priority != b.p.Priority {
+			return a.p.Priority > b.p.Priority
+		}
+		if fair {
+			ua, ub := c.usage[a.caller.Tenant], c.usage[b.caller.Tenant]
+			if ua != ub {
+				return ua < ub
+			}
+		}
+		return a.enqueued.Before(b.enqueued)
+	})
+}
+
+func (c *Controller) removeWaiterLocked(w *waiter) {
+	for i, x := range c.queue {
+		if x == w {
+			c.queue = append(c.queue[:i], c.queue[i+1:]...)
+			return
+		}
+	}
+}
+
+// drainQueueLocked tries to place waiting requests after capacity changed,
+// in queue order; a request that does not fit yet does not block smaller
+// ones behind it (backfilling). Each waiter's own goroutine binds and
+// announces its grant.
+func (c *Controller) drainQueueLocked(ctx context.Context) {
+	c.sortQueueLocked()
+	for i := 0; i < len(c.queue); {
+		w := c.queue[i]
+		var g *Grant
+		pg, err := c.placeLocked(ctx, w.caller, w.p, w.buffer, w)
+		if errors.Is(err, ErrNoFit) {
+			i++
+			continue
+		}
+		if err == nil {
+			g, err = c.persist(ctx, pg, true)
+		}
+		c.queue = append(c.queue[:i], c.queue[i+1:]...)
+		w.finish(g, err)
+	}
+}
+
+// Release frees an allocation. Idempotent: releasing a released or expired
+// allocation returns it with releasedNow false.
+func (c *Controller) Release(ctx context.Context, caller Caller, id string) (*store.Allocation, bool, error) {
+	c.mu.Lock()
+	a, ok := c.allocs[id]
+	if !ok {
+		c.mu.Unlock()
+		old, err := c.st.GetAllocation(id)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, false, fmt.Errorf("%w: allocation %q", ErrNotFound, id)
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("store: %w", err)
+		}
+		if !caller.Admin && old.Tenant != caller.Tenant {
+			return nil, false, fmt.Errorf("%w: allocation %q", ErrNotFound, id)
+		}
+		return old, false, nil
+	}
+	if !caller.Admin && a.Tenant != caller.Tenant {
+		c.mu.Unlock()
+		// Another tenant's allocation is indistinguishable from none.
+		return nil, false, fmt.Errorf("%w: allocation %q", ErrNotFound, id)
+	}
+	c.mu.Unlock()
+	// The synced write runs outside the lock (group commit with concurrent
+	// grants); the qubits stay held until it is durable.
+	rel, err := c.st.ReleaseAllocation(id, c.now(), store.StateReleased)
+	if err != nil {
+		return nil, false, fmt.Errorf("store: %w", err)
+	}
+	c.mu.Lock()
+	_, still := c.allocs[id]
+	if still {
+		c.forgetLocked(ctx, id)
+	}
+	c.mu.Unlock()
+	if !still || rel.State != store.StateReleased { // a concurrent release or expiry won
+		return rel, false, nil
+	}
+	c.met.Releases.Inc()
+	c.afterRelease(ctx, rel, "released", "by "+caller.Tenant)
+	return rel, true, nil
+}
+
+// finishLocked records the end of an allocation and frees its qubits, then
+// lets waiting requests in.
+func (c *Controller) finishLocked(ctx context.Context, a *store.Allocation, state string) (*store.Allocation, error) {
+	rel, err := c.st.ReleaseAllocation(a.ID, c.now(), state)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	c.forgetLocked(ctx, a.ID)
+	return rel, nil
+}
+
+// forgetLocked drops an ended allocation from memory, frees its qubits and
+// lets waiting requests in.
+func (c *Controller) forgetLocked(ctx context.Context, id string) {
+	delete(c.allocs, id)
+	c.occ.Release(id)
+	c.drainQueueLocked(ctx)
+	c.updateGauges()
+}
+
+func (c *Controller) afterRelease(ctx context.Context, a *store.Allocation, kind, why string) {
+	if err := c.dev.Release(ctx, a.ID); err != nil {
+		c.log.Warn("device release failed; will reconcile", "id", a.ID, "err", err)
+	}
+	c.appendEvent(kind, a.ID, fmt.Sprintf("tenant %s: qubits %v %s", a.Tenant, a.Qubits, why))
+}
+
+// Get returns an allocation the caller may see.
+func (c *Controller) Get(caller Caller, id string) (*store.Allocation, error) {
+	c.mu.Lock()
+	a, ok := c.allocs[id]
+	c.mu.Unlock()
+	if !ok {
+		var err error
+		a, err = c.st.GetAllocation(id)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("%w: allocation %q", ErrNotFound, id)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+	}
+	if !caller.Admin && a.Tenant != caller.Tenant {
+		return nil, fmt.Errorf("%w: allocation %q", ErrNotFound, id)
+	}
+	return a, nil
+}
+
+// List returns allocations: the caller's own, or (admin) a tenant's or all
+// ("*"). inactive includes released and expired ones.
+func (c *Controller) List(caller Caller, tenant string, inactive bool) ([]*store.Allocation, error) {
+	if tenant == "" {
+		tenant = caller.Tenant
+	}
+	if tenant != caller.Tenant && !caller.Admin {
+		return nil, fmt.Errorf("%w: listing tenant %q needs the admin role", ErrPermission, tenant)
+	}
+	var out []*store.Allocation
+	if !inactive {
+		c.mu.Lock()
+		for _, a := range c.allocs {
+			if tenant == "*" || a.Tenant == tenant {
+				out = append(out, a)
+			}
+		}
+		c.mu.Unlock()
+	} else {
+		f := store.AllocationFilter{}
+		if tenant != "*" {
+			f.Tenant = tenant
+		}
+		all, bad, err := c.st.ListAllocations(f)
+		if err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		for _, e := range bad {
+			c.log.Error("corrupt allocation record skipped", "err", e)
+		}
+		for i := range all {
+			out = append(out, &all[i])
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
+			return out[i].CreatedAt.Before(out[j].CreatedAt)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, nil
+}
+
+// RenewLease extends an active allocation's lease.
+func (c *Controller) RenewLease(caller Caller, id string, by time.Duration) (*store.Allocation, error) {
+	if by <= 0 || by > 30*24*time.Hour {
+		return nil, fmt.Errorf("%w: extend_by must be in (0, 30d]", ErrInvalid)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a, ok := c.allocs[id]
+	if !ok || (!caller.Admin && a.Tenant != caller.Tenant) {
+		return nil, fmt.Errorf("%w: active allocation %q", ErrNotFound, id)
+	}
+	base := c.now()
+	if a.LeaseExpires.After(base) {
+		base = a.LeaseExpires
+	}
+	b, err := c.st.RenewAllocation(id, base.Add(by))
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	c.allocs[id] = b
+	return b, nil
+}
+
+// reaper expires leases and waiting requests whose deadline passed.
+func (c *Controller) reaper() {
+	defer c.wg.Done()
+	tick := time.NewTicker(c.reapInterval())
+	defer tick.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-tick.C:
+			c.expireLeases()
+		}
+	}
+}
+
+func (c *Controller) reapInterval() time.Duration {
+	d := c.cfg.Isolation.Temporal.TimeSliceDuration.D()
+	return min(max(d, 50*time.Millisecond), time.Second)
+}
+
+func (c *Controller) expireLeases() {
+	now := c.now()
+	var expired []*store.Allocation
+	c.mu.Lock()
+	for _, a := range c.allocs {
+		if !a.LeaseExpires.IsZero() && !now.Before(a.LeaseExpires) {
+			expired = append(expired, a)
+		}
+	}
+	sort.Slice(expired, func(i, j int) bool { return expired[i].ID < expired[j].ID })
+	var done []*store.Allocation
+	for _, a := range expired {
+		rel, err := c.finishLocked(context.Background(), a, store.StateExpired)
+		if err != nil {
+			c.log.Error("lease expiry failed", "id", a.ID, "err", err)
+			continue
+		}
+		done = append(done, rel)
+	}
+	// Reservations that ended free their qubits for everyone.
+	changed := false
+	for id, r := range c.resv {
+		if !r.End.IsZero() && !now.Before(r.End) {
+			delete(c.resv, id)
+			changed = true
+		}
+	}
+	if changed || len(c.queue) > 0 {
+		c.drainQueueLocked(context.Background())
+	}
+	c.updateGauges()
+	c.mu.Unlock()
+	for _, a := range done {
+		c.met.LeaseExpiries.Inc()
+		c.afterRelease(context.Background(), a, "expired", "(lease expired)")
+	}
+}
