@@ -88,7 +88,7 @@ func runBenchPlace(args []string, stdout, stderr io.Writer) int {
 		fail(stdout, stderr, *asJSON, fmt.Errorf("--occupancy-model %q: want random or tasks", *model))
 		return 2
 	}
-	m, err := openDevice(rf.device)
+	m, err := loadDevice(rf.device)
 	if err != nil {
 		return fail(stdout, stderr, *asJSON, err)
 	}
@@ -115,21 +115,27 @@ func runBenchPlace(args []string, stdout, stderr io.Writer) int {
 		return randomOccupancy(m, *frac, rng)
 	}
 	ctx := context.Background()
+	out := benchPlaceJSON{Device: m.Name, Request: what, Occupancy: *frac, OccupancyModel: *model, Buffer: rf.buffer,
+		Budget: rf.budget, Seed: *seed, Repeat: *repeat, Iterations: *iters, Strategies: map[string]int{}}
 	for i := 0; i < *warmup; i++ {
 		_, _ = e.Place(ctx, req, gen(), nil)
 	}
+	// The occupancies are generated before timing, so that their garbage
+	// does not land on the timed calls.
+	occs := make([]*alloc.Occupancy, *iters)
+	for i := range occs {
+		if i == 0 || rng.Float64() >= *repeat {
+			occs[i] = gen()
+			out.Occupancies++
+		} else {
+			occs[i] = occs[i-1]
+		}
+	}
 	before := e.Stats()
-	out := benchPlaceJSON{Device: m.Name, Request: what, Occupancy: *frac, OccupancyModel: *model, Buffer: rf.buffer,
-		Budget: rf.budget, Seed: *seed, Repeat: *repeat, Iterations: *iters, Strategies: map[string]int{}}
 	lat := make([]float64, 0, *iters)
-	var occ *alloc.Occupancy
 	var sumESP, sumSwaps, sumNodes float64
 	runtime.GC()
-	for i := 0; i < *iters; i++ {
-		if occ == nil || rng.Float64() >= *repeat {
-			occ = gen()
-			out.Occupancies++
-		}
+	for _, occ := range occs {
 		start := time.Now()
 		pl, err := e.Place(ctx, req, occ, nil)
 		lat = append(lat, float64(time.Since(start).Nanoseconds())/1e3)

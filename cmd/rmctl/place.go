@@ -12,21 +12,11 @@ import (
 
 	"github.com/eigen-os/rm/circuit"
 	"github.com/eigen-os/rm/hal"
-	"github.com/eigen-os/rm/hal/synth"
 	"github.com/eigen-os/rm/runtime/alloc"
 )
 
 func init() {
 	register(&command{name: "place", summary: "choose qubits for a request on a device (offline, no daemon)", run: runPlace})
-}
-
-// openDevice loads a device for the offline tools: a synthetic name
-// ("synthetic:heavyhex-1121") or whatever loadDevice accepts.
-func openDevice(path string) (*hal.Model, error) {
-	if strings.HasPrefix(path, synth.Prefix) {
-		return synth.ByName(path)
-	}
-	return loadDevice(path)
 }
 
 // requestFlags are the flags that describe a request, shared by place and
@@ -159,7 +149,7 @@ func runPlace(args []string, stdout, stderr io.Writer) int {
 		fail(stdout, stderr, *asJSON, fmt.Errorf("place: unexpected arguments %q", pos))
 		return 2
 	}
-	m, err := openDevice(rf.device)
+	m, err := loadDevice(rf.device)
 	if err != nil {
 		return fail(stdout, stderr, *asJSON, err)
 	}

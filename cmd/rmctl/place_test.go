@@ -32,7 +32,7 @@ func TestPlaceJSON(t *testing.T) {
 		!got.Optimal || got.Device != "ibm_sherbrooke" || got.Epoch == 0 || got.ElapsedUS <= 0 || got.Swaps != 0 {
 		t.Errorf("output %+v", got)
 	}
-	m, err := openDevice(dev)
+	m, err := loadDevice(dev)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func benchQuality(t *testing.T, dev string) benchFigures {
 
 // TestTasksOccupancy checks the "tasks" occupancy model keeps buffers.
 func TestTasksOccupancy(t *testing.T) {
-	m, err := openDevice("synthetic:heavyhex-127")
+	m, err := loadDevice("synthetic:heavyhex-127")
 	if err != nil {
 		t.Fatal(err)
 	}

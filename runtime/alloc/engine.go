@@ -255,7 +255,7 @@ func (e *Engine) Place(ctx context.Context, req *Request, occ *Occupancy, reserv
 		if ent, ok := e.cache.get(key); ok {
 			if ent.err != nil {
 				e.hits.Add(1)
-				return nil, ent.err
+				return nil, copyErr(ent.err)
 			}
 			if r.validate(ent.m32) == nil {
 				e.hits.Add(1)
@@ -272,6 +272,9 @@ func (e *Engine) Place(ctx context.Context, req *Request, occ *Occupancy, reserv
 	if cerr := ctx.Err(); cerr != nil {
 		return nil, cerr
 	}
+	if d, ok := ctx.Deadline(); ok && r.late && !time.Now().Before(d) {
+		return nil, context.DeadlineExceeded // our clock saw it before the context's timer
+	}
 	if e.cache != nil && !r.late {
 		e.cache.put(key, pl, err)
 	}
@@ -281,6 +284,21 @@ func (e *Engine) Place(ctx context.Context, req *Request, occ *Occupancy, reserv
 		return &cp, nil
 	}
 	return nil, err
+}
+
+// copyErr gives each caller its own copy of a cached failure.
+func copyErr(err error) error {
+	ie, ok := err.(*InfeasibleError)
+	if !ok {
+		return err
+	}
+	c := *ie
+	if c.Best != nil {
+		b := *c.Best
+		b.Mapping = append([]int(nil), b.Mapping...)
+		c.Best = &b
+	}
+	return &c
 }
 
 func (e *Engine) place(ctx context.Context, r *run, req *Request, occ *Occupancy, reserved []int) (*Placement, error) {

@@ -30,8 +30,10 @@ import (
 // after the call that received it.
 type Candidate struct {
 	Mapping []int32
-	// Cost is the source's own estimate of -ln(ESP) (used to rank within the
-	// set; the Scorer's figure is authoritative).
+	// Cost is the source's ranking key: its own estimate of -ln(ESP), plus
+	// Request.FragWeight times the fragmentation penalty when the source
+	// weighs it (used to rank within the set; the Scorer's figures are
+	// authoritative).
 	Cost float64
 	// Routed is set when the placement needs SWAPs (some interacting pair is
 	// not coupled directly).

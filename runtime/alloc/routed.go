@@ -13,21 +13,26 @@ import (
 // pays the SWAP estimate of score.go for every interacting pair that is not
 // coupled directly.
 //
-// Two searches share the budget, both anytime:
+// The search is anytime (every placement found is offered at once, the best
+// is kept) and runs within the request's budget:
 //
-//  1. Greedy growth and local search (any size). From each seed qubit (by
-//     promise: readout plus cheapest coupler), the core's vertices are
-//     placed in the pattern order, each on the frontier qubit that adds the
-//     least estimated cost, so heavy pairs land on good adjacent couplers.
-//     The placement is then improved by exchanging two logical qubits'
-//     places and by moving one logical qubit to a frontier qubit, while
-//     that lowers the cost.
-//  2. Exact enumeration (cores of at most exactRoutedMax qubits): every
-//     connected set of allowed qubits of the core's size (ESU enumeration,
-//     Wernicke 2006, each set once), pruned by a lower bound, and in each
-//     the best assignment by branch and bound with the symmetry
-//     constraints. When it completes, the result is optimal for the SWAP
-//     model.
+//  1. Greedy growth. From seed qubits in promise order (readout plus
+//     cheapest coupler), the core's vertices are placed in the pattern
+//     order, each on the frontier qubit that adds the least estimated cost,
+//     so heavy pairs land on good couplers and the region stays compact.
+//     Seeds are grown in batches; the best of each batch by the greedy's
+//     estimate get the local search: exchanges of two logical qubits'
+//     places and moves of one to a frontier qubit, while the cost drops.
+//  2. Cores of at most exactRoutedMax qubits then go to an exact
+//     enumeration: every connected set of allowed qubits of the core's size
+//     (ESU, Wernicke 2006: each set once, in promise order), pruned by node
+//     and cut bounds, and in each set the best assignment by branch and
+//     bound under the symmetry constraints. When it completes, the result
+//     is optimal for the SWAP model (Placement.Optimal).
+//  3. Larger cores get the local search on the other grown regions, then an
+//     iterated local search from the best (seeded kicks: a few exchanges and
+//     one move), which stops after a number of kicks without improvement
+//     that grows with the budget.
 
 // exactRoutedMax is the largest core the exact routed search tries.
 const exactRoutedMax = 8
@@ -111,7 +116,7 @@ func (r *run) searchRouted(set *CandidateSet) bool {
 	// the greedy's estimate (all of them for cores of up to 16 qubits).
 	batch, keep := 16, 16
 	if kc > 16 {
-		batch, keep = 4, 1
+		batch, keep = 8, 1
 	}
 	if kc <= exactRoutedMax {
 		batch, keep = 4, 1 // an incumbent for the exact search's pruning
@@ -121,9 +126,13 @@ func (r *run) searchRouted(set *CandidateSet) bool {
 	rs.bestCur = grow32(rs.bestCur, kc)
 	rs.bestCost = math.Inf(1)
 	seeds := v.promise
-	for len(seeds) > 0 && !r.stopped {
+	for round := 0; len(seeds) > 0 && !r.stopped; round++ {
 		first := len(rs.est)
-		for len(seeds) > 0 && len(rs.est)-first < batch && !r.stopped {
+		size := batch
+		if round == 0 && kc > exactRoutedMax {
+			size = 1 // a first answer fast: large cores grow slowly
+		}
+		for len(seeds) > 0 && len(rs.est)-first < size && !r.stopped {
 			s := seeds[0]
 			seeds = seeds[1:]
 			if !r.allowed(s) || rs.compSize[rs.comp[s]] < int32(kc) {
@@ -268,6 +277,10 @@ func (r *run) coreConnected() bool {
 // couplers.
 func (r *run) components() {
 	v, rs := r.v, &r.rs
+	if r.compsGen == r.gen {
+		return // already labelled for this request
+	}
+	r.compsGen = r.gen
 	for i := range rs.comp {
 		rs.comp[i] = -1
 	}

@@ -44,6 +44,7 @@ type run struct {
 	queue      []int32
 
 	rs          routedState
+	compsGen    uint32 // gen of the request rs.comp was labelled for
 	scoreRegion region
 	moveRegion  region
 	fmark       []uint32 // frontier stamp
@@ -75,6 +76,7 @@ func (r *run) reset(p *pattern, req *Request, occ *Occupancy, reserved []int, bu
 		clear(r.amark)
 		clear(r.rmark)
 		clear(r.dead)
+		r.compsGen = 0
 		r.gen = 1
 	}
 	r.anyRes = false
