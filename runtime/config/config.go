@@ -215,7 +215,7 @@ var (
 func Default() Config {
 	var c Config
 	c.Allocation = Allocation{DefaultStrategy: "topology_aware", FallbackStrategy: "first_fit", EnableCaching: true,
-		CacheTTL: Duration(time.Hour), SearchNodes: 200000, SearchDeadline: Duration(5 * time.Millisecond),
+		CacheTTL: Duration(time.Hour), SearchNodes: 100000, SearchDeadline: Duration(5 * time.Millisecond),
 		FragmentationWeight: 0.05, DefaultDuration: Duration(time.Minute), LeaseGrace: Duration(30 * time.Second),
 		MaxWaitTime: Duration(30 * time.Second), MaxQueue: 10000}
 	c.LoadBalancing = LoadBalancing{Enabled: true, Algorithm: "weighted_round_robin",
