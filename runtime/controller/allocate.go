@@ -80,6 +80,30 @@ func (c *Controller) buffer(p *AllocateParams) int {
 	return d
 }
 
+// exclusive reports whether a request is temporally isolated only: with
+// spatial isolation off and temporal on (the request's level, or the
+// configuration's), the task gets the device to itself for its time slices
+// and runs when nothing else does.
+func (c *Controller) exclusive(p *AllocateParams) bool {
+	spatial, temporal := c.cfg.Isolation.Spatial.Enabled, c.cfg.Isolation.Temporal.Enabled
+	if p.Spatial != nil {
+		spatial = *p.Spatial
+	}
+	if p.Temporal != nil {
+		temporal = *p.Temporal
+	}
+	return temporal && !spatial
+}
+
+// exclusiveHolderLocked returns an active (or pending) task that has the
+// device to itself, if any.
+func (c *Controller) exclusiveHolderLocked() (string, bool) {
+	for id := range c.exclusiveTasks {
+		return id, true
+	}
+	return "", false
+}
+
 func (c *Controller) hasPolicy(list []string, name string) bool {
 	for _, p := range list {
 		if p == name {
@@ -285,10 +309,11 @@ func (c *Controller) reservedLocked(tenant string, now time.Time) []int {
 // pending is a placement held tentatively in the occupancy (so that no
 // other search can take its qubits) while its record is written.
 type pending struct {
-	a        store.Allocation
-	buf      int
-	strategy string
-	w        *waiter
+	a         store.Allocation
+	buf       int
+	strategy  string
+	w         *waiter
+	exclusive bool
 }
 
 // placeLocked searches and validates a placement and holds its qubits
@@ -296,6 +321,13 @@ type pending struct {
 // served, if any.
 func (c *Controller) placeLocked(ctx context.Context, caller Caller, p AllocateParams, buf int, w *waiter) (*pending, error) {
 	now := c.now()
+	excl := c.exclusive(&p)
+	if id, busy := c.exclusiveHolderLocked(); busy {
+		return nil, fmt.Errorf("%w: the device is time-sliced to task %s (temporal isolation)", ErrNoFit, id)
+	}
+	if excl && c.occ.Tasks() > 0 {
+		return nil, fmt.Errorf("%w: temporal isolation needs the device to itself; %d tasks are running", ErrNoFit, c.occ.Tasks())
+	}
 	reserved := c.reservedLocked(caller.Tenant, now)
 	t0 := time.Now()
 	res, err := c.eng.Place(ctx, &p.Req, c.occ, reserved)
@@ -325,13 +357,16 @@ func (c *Controller) placeLocked(ctx context.Context, caller Caller, p AllocateP
 		return nil, fmt.Errorf("placement refused by validation: %w", err)
 	}
 	qubits := append([]int(nil), res.Mapping...)
-	stored, _ := json.Marshal(storedRequest{Buffer: buf, TaskID: p.TaskID, Dur: p.Duration, Shape: p.Shape})
-	pg := &pending{buf: buf, strategy: res.Strategy, w: w, a: store.Allocation{ID: newID("a"), Device: c.devID,
+	stored, _ := json.Marshal(storedRequest{Buffer: buf, TaskID: p.TaskID, Dur: p.Duration, Shape: p.Shape, Exclusive: excl})
+	pg := &pending{buf: buf, strategy: res.Strategy, w: w, exclusive: excl, a: store.Allocation{ID: newID("a"), Device: c.devID,
 		Tenant: caller.Tenant, TaskID: p.TaskID, IdempotencyKey: p.IdempotencyKey, Qubits: qubits, Shape: p.Shape,
 		Request: stored, ESP: res.ESP, Swaps: res.Swaps, Priority: p.Priority, Epoch: c.dev.Model().Cal.Epoch,
 		CreatedAt: now, Duration: p.Duration, LeaseExpires: c.leaseEnd(now, p.Duration), State: store.StateActive}}
 	if err := c.occ.Commit(alloc.Holding{Task: pg.a.ID, Qubits: qubits, Buffer: buf}); err != nil {
 		return nil, fmt.Errorf("commit: %w", err) // validation passed: a bug
+	}
+	if excl {
+		c.exclusiveTasks[pg.a.ID] = true
 	}
 	return pg, nil
 }
@@ -357,6 +392,7 @@ func (c *Controller) persist(ctx context.Context, pg *pending, locked bool) (*Gr
 	}
 	if err != nil || existing != nil {
 		c.occ.Release(pg.a.ID)
+		delete(c.exclusiveTasks, pg.a.ID)
 		if !locked {
 			c.drainQueueLocked(ctx)
 		}
@@ -422,6 +458,15 @@ func (c *Controller) afterGrant(ctx context.Context, g *Grant) {
 	a := g.Allocation
 	if err := c.dev.Isolate(ctx, a.ID, a.Qubits); err != nil {
 		c.log.Warn("binding on the device failed; will reconcile", "id", a.ID, "err", err)
+	}
+	// The device's calendar: the task's qubits (all of them when it has
+	// the device to itself) from now to the end of its lease.
+	slot := hal.TimeSlot{Owner: a.ID, Qubits: a.Qubits, Start: a.CreatedAt, End: a.LeaseExpires}
+	if decodeStored(a.Request).Exclusive {
+		slot.Qubits = nil
+	}
+	if err := c.dev.ReserveSlot(ctx, slot); err != nil {
+		c.log.Warn("device time slot reservation failed", "id", a.ID, "err", err)
 	}
 	c.appendEvent("allocated", a.ID, fmt.Sprintf("tenant %s: qubits %v, esp %.4f", a.Tenant, a.Qubits, a.ESP))
 }
@@ -548,6 +593,7 @@ func (c *Controller) finishLocked(ctx context.Context, a *store.Allocation, stat
 // lets waiting requests in.
 func (c *Controller) forgetLocked(ctx context.Context, id string) {
 	delete(c.allocs, id)
+	delete(c.exclusiveTasks, id)
 	c.occ.Release(id)
 	c.drainQueueLocked(ctx)
 	c.updateGauges()

@@ -72,8 +72,11 @@ type Controller struct {
 	idem   map[idemKey]string           // (tenant, key) -> allocation id, active and recent
 	queue  []*waiter
 	resv   map[string]*store.Reservation // not cancelled, not ended
-	usage  map[string]float64            // tenant -> qubit-seconds granted (fair share)
-	closed bool
+	// exclusiveTasks are the tasks (active or being persisted) that have
+	// the device to themselves (temporal isolation).
+	exclusiveTasks map[string]bool
+	usage          map[string]float64 // tenant -> qubit-seconds granted (fair share)
+	closed         bool
 
 	events   *broadcaster
 	evq      chan Event
@@ -111,7 +114,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (*Controller, error)
 	m := o.Device.Model()
 	c := &Controller{cfg: cfg, dev: o.Device, st: o.Store, met: o.Metrics, log: o.Logger, now: o.Now,
 		devID: cfg.Device.ID, devType: cfg.Device.Type, started: o.Now(),
-		allocs: map[string]*store.Allocation{}, idem: map[idemKey]string{}, resv: map[string]*store.Reservation{},
+		allocs: map[string]*store.Allocation{}, exclusiveTasks: map[string]bool{}, idem: map[idemKey]string{}, resv: map[string]*store.Reservation{},
 		usage: map[string]float64{}, events: newBroadcaster(), stop: make(chan struct{}),
 		evq: make(chan Event, 4096), evDone: make(chan struct{})}
 	go c.eventWriter()
@@ -207,12 +210,13 @@ func newID(prefix string) string {
 // enough to rebuild the occupancy with its buffer and to replay a queued
 // request after a restart.
 type storedRequest struct {
-	Buffer  int            `json:"buffer"`
-	Req     *alloc.Request `json:"req,omitempty"`
-	TaskID  string         `json:"task_id,omitempty"`
-	Dur     time.Duration  `json:"duration,omitempty"`
-	Shape   string         `json:"shape,omitempty"`
-	MaxWait time.Duration  `json:"max_wait,omitempty"`
+	Buffer    int            `json:"buffer"`
+	Exclusive bool           `json:"exclusive,omitempty"`
+	Req       *alloc.Request `json:"req,omitempty"`
+	TaskID    string         `json:"task_id,omitempty"`
+	Dur       time.Duration  `json:"duration,omitempty"`
+	Shape     string         `json:"shape,omitempty"`
+	MaxWait   time.Duration  `json:"max_wait,omitempty"`
 }
 
 func decodeStored(b []byte) storedRequest {
@@ -245,7 +249,8 @@ func (c *Controller) rebuild(ctx context.Context) error {
 			c.appendEvent("expired", a.ID, fmt.Sprintf("lease ran out while the controller was down (tenant %s)", a.Tenant))
 			continue
 		}
-		h := alloc.Holding{Task: a.ID, Qubits: a.Qubits, Buffer: decodeStored(a.Request).Buffer}
+		sr := decodeStored(a.Request)
+		h := alloc.Holding{Task: a.ID, Qubits: a.Qubits, Buffer: sr.Buffer}
 		if err := c.occ.Commit(h); err != nil {
 			// Two acknowledged allocations overlapping would be a bug; keep the
 			// older one and report loudly rather than refuse to start.
@@ -259,6 +264,9 @@ func (c *Controller) rebuild(ctx context.Context) error {
 			}
 		}
 		c.allocs[a.ID] = a
+		if sr.Exclusive {
+			c.exclusiveTasks[a.ID] = true
+		}
 		if a.IdempotencyKey != "" {
 			c.idem[idemKey{a.Tenant, a.IdempotencyKey}] = a.ID
 		}

@@ -220,7 +220,7 @@ func TestBadRequests(t *testing.T) {
 }
 
 func TestQueueWaitsThenGrants(t *testing.T) {
-	f := newFixture(t, "heavyhex-27", func(c *config.Config) { c.Isolation.Spatial.Enabled = false })
+	f := newFixture(t, "heavyhex-27", func(c *config.Config) { _ = config.SetIsolationLevel(c, "none") })
 	ctx := context.Background()
 	big, err := f.c.Allocate(ctx, alice, params(20, ""))
 	if err != nil {
@@ -269,7 +269,7 @@ func TestQueueWaitsThenGrants(t *testing.T) {
 }
 
 func TestQueueOrderPriorityThenFairShare(t *testing.T) {
-	f := newFixture(t, "heavyhex-27", func(c *config.Config) { c.Isolation.Spatial.Enabled = false })
+	f := newFixture(t, "heavyhex-27", func(c *config.Config) { _ = config.SetIsolationLevel(c, "none") })
 	ctx := context.Background()
 	big, err := f.c.Allocate(ctx, alice, params(27, ""))
 	if err != nil {
@@ -343,16 +343,15 @@ func TestLeaseExpiry(t *testing.T) {
 	if err != nil || a.State != store.StateExpired || f.c.Status().ActiveAllocations != 0 {
 		t.Fatalf("after expiry: %+v %v", a, err)
 	}
-	ev, _, _ := f.st.Events(1, 100)
-	found := false
-	for _, e := range ev {
-		if e.Kind == "expired" && e.Subject == g.Allocation.ID {
-			found = true
+	waitFor(t, func() bool { // the event log is written asynchronously
+		ev, _, _ := f.st.Events(1, 100)
+		for _, e := range ev {
+			if e.Kind == "expired" && e.Subject == g.Allocation.ID {
+				return true
+			}
 		}
-	}
-	if !found {
-		t.Fatal("expiry not recorded in the event log")
-	}
+		return false
+	})
 }
 
 func TestRestartRebuildsAndReconciles(t *testing.T) {
@@ -403,7 +402,7 @@ func TestRestartRebuildsAndReconciles(t *testing.T) {
 }
 
 func TestReservations(t *testing.T) {
-	f := newFixture(t, "heavyhex-27", func(c *config.Config) { c.Isolation.Spatial.Enabled = false })
+	f := newFixture(t, "heavyhex-27", func(c *config.Config) { _ = config.SetIsolationLevel(c, "none") })
 	ctx := context.Background()
 	now := f.clk.now()
 	if _, err := f.c.Reserve(ctx, alice, ReserveParams{Tenant: "alice", Whole: true, End: now.Add(time.Hour)}); !errors.Is(err, ErrPermission) {
@@ -488,10 +487,10 @@ func TestCalibrationEpochFollowed(t *testing.T) {
 	e0 := f.c.Status().Epoch
 	f.dev.Recalibrate()
 	waitFor(t, func() bool { return f.c.eng.Model().Cal.Epoch != e0 })
-	cal, _, _ := f.st.ListCalibrations(f.c.DeviceID(), time.Time{})
-	if len(cal) < 2 {
-		t.Fatalf("calibration history %d", len(cal))
-	}
+	waitFor(t, func() bool {
+		cal, _, _ := f.st.ListCalibrations(f.c.DeviceID(), time.Time{})
+		return len(cal) >= 2
+	})
 }
 
 func TestConcurrentNoDoubleGrant(t *testing.T) {
@@ -531,5 +530,58 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not reached in 10s")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestTemporalIsolationExclusive(t *testing.T) {
+	f := newFixture(t, "heavyhex-27", nil)
+	ctx := context.Background()
+	tr, fa := true, false
+	// A spatially isolated task runs.
+	g1, err := f.c.Allocate(ctx, alice, params(3, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A temporally isolated one needs the device to itself: it waits.
+	p := params(3, "")
+	p.Spatial, p.Temporal = &fa, &tr
+	if _, err := f.c.Allocate(ctx, bob, p); !errors.Is(err, ErrNoFit) {
+		t.Fatalf("exclusive beside a running task: %v", err)
+	}
+	done := make(chan *Grant, 1)
+	go func() {
+		p.MaxWait = 10 * time.Second
+		g, err := f.c.Allocate(ctx, bob, p)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- g
+	}()
+	waitFor(t, func() bool { return f.c.Status().QueuedRequests == 1 })
+	if _, _, err := f.c.Release(ctx, alice, g1.Allocation.ID); err != nil {
+		t.Fatal(err)
+	}
+	g2 := <-done
+	if g2 == nil {
+		t.Fatal("exclusive task not granted once the device was free")
+	}
+	// While it runs, nobody else is granted, and the device's calendar
+	// holds its slot for the whole device.
+	if _, err := f.c.Allocate(ctx, alice, params(2, "")); !errors.Is(err, ErrNoFit) {
+		t.Fatalf("granted beside an exclusive task: %v", err)
+	}
+	found := false
+	for _, s := range f.dev.Slots() {
+		if s.Owner == g2.Allocation.ID && s.Qubits == nil {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no whole-device slot for the exclusive task: %+v", f.dev.Slots())
+	}
+	// It survives a restart.
+	f.restart()
+	if _, err := f.c.Allocate(ctx, alice, params(2, "")); !errors.Is(err, ErrNoFit) {
+		t.Fatalf("after restart, granted beside an exclusive task: %v", err)
 	}
 }
