@@ -51,46 +51,71 @@ func (s *Store) loadEventSeq() error {
 // and prunes. e.Seq is ignored; an empty e.Time becomes time.Now(). With
 // Options.EventTTL set, the event disappears EventTTL after its Time.
 func (s *Store) AppendEvent(e Event) (uint64, error) {
-	if e.Time.IsZero() {
-		e.Time = time.Now()
+	seqs, err := s.AppendEvents([]Event{e})
+	if err != nil {
+		return 0, err
 	}
-	if val, err := encodeEvent(&e); err != nil {
-		return 0, err
-	} else if err := s.fits("append event", val); err != nil {
-		return 0, err
+	return seqs[0], nil
+}
+
+// AppendEvents appends events in one durable transaction (one sync for the
+// batch) and returns their sequence numbers, consecutive and in order.
+func (s *Store) AppendEvents(events []Event) ([]uint64, error) {
+	if len(events) == 0 {
+		return nil, nil
+	}
+	for i := range events {
+		if events[i].Time.IsZero() {
+			events[i].Time = time.Now()
+		}
+		if val, err := encodeEvent(&events[i]); err != nil {
+			return nil, err
+		} else if err := s.fits("append event", val); err != nil {
+			return nil, err
+		}
 	}
 	s.seqMu.Lock()
 	defer s.seqMu.Unlock()
-	seq := s.lastSeq + 1
-	if seq == 0 {
-		return 0, fmt.Errorf("store: append event: sequence exhausted")
+	first := s.lastSeq + 1
+	last := s.lastSeq + uint64(len(events))
+	if first == 0 || last < first {
+		return nil, fmt.Errorf("store: append event: sequence exhausted")
 	}
-	e.Seq = seq
-	val, err := encodeEvent(&e)
+	entries := make([]*badger.Entry, len(events))
+	seqs := make([]uint64, len(events))
+	for i := range events {
+		e := events[i]
+		e.Seq = first + uint64(i)
+		seqs[i] = e.Seq
+		val, err := encodeEvent(&e)
+		if err != nil {
+			return nil, err
+		}
+		entries[i] = badger.NewEntry(eventKey(e.Seq), val)
+		if ttl := s.opts.EventTTL; ttl > 0 {
+			entries[i].ExpiresAt = expiresAt(e.Time.Add(ttl))
+		}
+	}
+	cv, err := encodeUint(last)
 	if err != nil {
-		return 0, err
-	}
-	cv, err := encodeUint(seq)
-	if err != nil {
-		return 0, err
-	}
-	entry := badger.NewEntry(eventKey(seq), val)
-	if ttl := s.opts.EventTTL; ttl > 0 {
-		entry.ExpiresAt = expiresAt(e.Time.Add(ttl))
+		return nil, err
 	}
 	err = s.update(func(txn *badger.Txn) error {
-		if err := txn.SetEntry(entry); err != nil {
-			return err
+		for _, entry := range entries {
+			if err := txn.SetEntry(entry); err != nil {
+				return err
+			}
 		}
 		return txn.Set(counterKey(eventCounter), cv)
 	})
-	// Even a failed commit may have reached the disk: never hand seq out
-	// again in this process (a gap is harmless, a reuse is not).
-	s.lastSeq = seq
+	// Even a failed commit may have reached the disk: never hand these
+	// sequence numbers out again in this process (a gap is harmless, a
+	// reuse is not).
+	s.lastSeq = last
 	if err != nil {
-		return 0, wrapErr(err, "append event %d", seq)
+		return nil, wrapErr(err, "append events %d..%d", first, last)
 	}
-	return seq, nil
+	return seqs, nil
 }
 
 // LastEventSeq returns the highest sequence handed out (0 before the first

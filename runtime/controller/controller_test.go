@@ -46,6 +46,24 @@ type fixture struct {
 	cfg config.Config
 }
 
+func newFixtureB(b *testing.B) *fixture {
+	m, err := synth.ByName("heavyhex-127")
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := &fixture{t: &testing.T{}, dev: sim.New(m, sim.Options{Seed: 1}), clk: newClock(), dir: b.TempDir(), cfg: config.Default()}
+	st, err := store.Open(f.dir, store.Options{Logger: quiet()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	f.st = st
+	if f.c, err = New(context.Background(), f.cfg, Options{Device: f.dev, Store: st, Logger: quiet()}); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(f.close)
+	return f
+}
+
 func newFixture(t *testing.T, device string, mutate func(*config.Config)) *fixture {
 	t.Helper()
 	m, err := synth.ByName(device)

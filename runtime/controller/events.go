@@ -89,22 +89,42 @@ func (c *Controller) appendEvent(kind, subject, detail string) {
 	}
 }
 
-// eventWriter stores and publishes queued events in order.
+// eventWriter stores and publishes queued events in order, in batches of
+// whatever has queued up (one synced write per batch).
 func (c *Controller) eventWriter() {
 	defer close(c.evDone)
+	batch := make([]Event, 0, 256)
 	for e := range c.evq {
-		c.writeEvent(e)
+		batch = append(batch[:0], e)
+	drain:
+		for len(batch) < cap(batch) {
+			select {
+			case e, ok := <-c.evq:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, e)
+			default:
+				break drain
+			}
+		}
+		c.writeEvents(batch)
 	}
 }
 
-func (c *Controller) writeEvent(e Event) {
-	seq, err := c.st.AppendEvent(e)
+func (c *Controller) writeEvent(e Event) { c.writeEvents([]Event{e}) }
+
+func (c *Controller) writeEvents(batch []Event) {
+	seqs, err := c.st.AppendEvents(batch)
 	if err != nil {
-		c.log.Error("event log write failed", "kind", e.Kind, "subject", e.Subject, "err", err)
-	} else {
-		e.Seq = seq
+		c.log.Error("event log write failed", "events", len(batch), "first", batch[0].Kind, "err", err)
 	}
-	c.events.publish(e)
+	for i, e := range batch {
+		if err == nil {
+			e.Seq = seqs[i]
+		}
+		c.events.publish(e)
+	}
 }
 
 // closeEvents flushes the queued events and stops the writer.
