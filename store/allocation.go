@@ -23,7 +23,8 @@ import (
 // by another request. Whether the qubits are free is the caller's business
 // (see ActiveQubitOwners).
 func (s *Store) CreateAllocation(a Allocation) (existing *Allocation, err error) {
-	return s.createAllocation(a, "")
+	r := s.WriteAllocations([]AllocationWrite{CreateWrite(a)})[0]
+	return r.Existing, r.Err
 }
 
 // GrantQueued is CreateAllocation and Dequeue(queueID) in one transaction, so
@@ -34,83 +35,8 @@ func (s *Store) CreateAllocation(a Allocation) (existing *Allocation, err error)
 // request (if still there) is removed and that allocation is returned as
 // existing.
 func (s *Store) GrantQueued(queueID string, a Allocation) (existing *Allocation, err error) {
-	if queueID == "" {
-		return nil, fmt.Errorf("store: grant queued request: %w: queue ID is empty", ErrInvalid)
-	}
-	return s.createAllocation(a, queueID)
-}
-
-func (s *Store) createAllocation(a Allocation, queueID string) (*Allocation, error) {
-	if a.State == "" {
-		a.State = StateActive
-	}
-	if err := a.validate(); err != nil {
-		return nil, fmt.Errorf("store: create allocation %q: %w: %v", a.ID, ErrInvalid, err)
-	}
-	val, err := encodeAllocation(&a)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.fits(fmt.Sprintf("create allocation %q", a.ID), val); err != nil {
-		return nil, err
-	}
-	var idemK, idemV []byte
-	if a.IdempotencyKey != "" {
-		idemK = idempotencyKey(a.Tenant, a.IdempotencyKey)
-		if idemV, err = encodeString(a.ID); err != nil {
-			return nil, err
-		}
-	}
-	var existing *Allocation
-	err = s.update(func(txn *badger.Txn) error {
-		existing = nil
-		if idemK != nil {
-			ex, err := lookupIdempotency(txn, idemK)
-			if err != nil {
-				return err
-			}
-			if ex != nil {
-				existing = ex
-				if queueID != "" {
-					if _, err := deleteQueued(txn, queueID); err != nil && !errors.Is(err, ErrNotFound) {
-						return err
-					}
-				}
-				return nil
-			}
-		}
-		if queueID != "" {
-			if _, err := deleteQueued(txn, queueID); err != nil {
-				if errors.Is(err, ErrNotFound) {
-					return fmt.Errorf("queued request %q: %w", queueID, ErrNotFound)
-				}
-				return err
-			}
-		}
-		ak := allocationKey(a.ID)
-		switch _, err := txn.Get(ak); {
-		case err == nil:
-			return ErrExists
-		case !errors.Is(err, badger.ErrKeyNotFound):
-			return err
-		}
-		if err := txn.Set(ak, val); err != nil {
-			return err
-		}
-		if a.State == StateActive {
-			if err := txn.Set(activeKey(a.ID), nil); err != nil {
-				return err
-			}
-		}
-		if idemK != nil {
-			return txn.Set(idemK, idemV)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, wrapErr(err, "create allocation %q", a.ID)
-	}
-	return existing, nil
+	r := s.WriteAllocations([]AllocationWrite{GrantQueuedWrite(queueID, a)})[0]
+	return r.Existing, r.Err
 }
 
 // lookupIdempotency returns the allocation an idempotency entry names, or nil
@@ -168,30 +94,8 @@ func putAllocation(txn *badger.Txn, a *Allocation) error {
 // that is no longer active changes nothing and returns it as it is, without
 // error. Unknown ids fail with ErrNotFound.
 func (s *Store) ReleaseAllocation(id string, at time.Time, state string) (*Allocation, error) {
-	if state != StateReleased && state != StateExpired {
-		return nil, fmt.Errorf("store: release allocation %q: %w: state %q: want %q or %q",
-			id, ErrInvalid, state, StateReleased, StateExpired)
-	}
-	if at.IsZero() {
-		at = time.Now()
-	}
-	var out *Allocation
-	err := s.update(func(txn *badger.Txn) error {
-		a, err := getAllocation(txn, id)
-		if err != nil {
-			return err
-		}
-		out = a
-		if a.State != StateActive {
-			return nil
-		}
-		a.State, a.ReleasedAt = state, at
-		return putAllocation(txn, a)
-	})
-	if err != nil {
-		return nil, wrapErr(err, "release allocation %q", id)
-	}
-	return out, nil
+	r := s.WriteAllocations([]AllocationWrite{ReleaseWrite(id, at, state)})[0]
+	return r.Released, r.Err
 }
 
 // RenewAllocation moves the lease expiry of an active allocation and returns

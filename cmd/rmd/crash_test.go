@@ -67,6 +67,9 @@ type daemon struct {
 func startRMD(t *testing.T, bin, addr, storage string, extra ...string) *daemon {
 	t.Helper()
 	args := append([]string{"--endpoint", addr, "--storage", storage, "--log-level", "warn"}, extra...)
+	if len(extra) == 0 {
+		args = append(args, "--no-federation")
+	}
 	cmd := exec.Command(bin, args...)
 	if os.Getenv("RMD_TEST_LOG") != "" {
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr

@@ -9,6 +9,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -22,6 +24,8 @@ import (
 
 	"github.com/eigen-os/rm/hal/load"
 	"github.com/eigen-os/rm/hal/sim"
+	"github.com/eigen-os/rm/mqtt"
+	"github.com/eigen-os/rm/runtime/balance"
 	"github.com/eigen-os/rm/runtime/config"
 	"github.com/eigen-os/rm/runtime/controller"
 	"github.com/eigen-os/rm/runtime/metrics"
@@ -68,6 +72,10 @@ func configure(args []string, stderr io.Writer, env config.Env) (config.Config, 
 	tlsCert := fs.String("tls-cert", "", "TLS certificate (PEM)")
 	tlsKey := fs.String("tls-key", "", "TLS key (PEM)")
 	drift := fs.Duration("drift", -1, "simulated calibration drift interval (0: none)")
+	broker := fs.String("broker", "", "external MQTT broker tcp://HOST:PORT or ssl://HOST:PORT (RM_BROKER; default: embedded)")
+	mqttAddr := fs.String("mqtt", "", "address of the embedded MQTT broker (default 127.0.0.1:1883)")
+	site := fs.String("site", "", "fleet site name (default \"default\")")
+	noFed := fs.Bool("no-federation", false, "do not join a fleet over MQTT")
 	noSync := fs.Bool("no-sync", false, "do not sync store writes (benchmarks only: an acknowledged allocation may be lost in a crash)")
 	if err := fs.Parse(args); err != nil {
 		return config.Config{}, err
@@ -111,6 +119,12 @@ func configure(args []string, stderr io.Writer, env config.Env) (config.Config, 
 	}
 	if *noSync {
 		cfg.Storage.SyncWrites = false
+	}
+	set(&cfg.Federation.Broker, *broker)
+	set(&cfg.Federation.EmbeddedAddr, *mqttAddr)
+	set(&cfg.Federation.Site, *site)
+	if *noFed {
+		cfg.Federation.Enabled = false
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, fmt.Errorf("configuration:\n%v", err)
@@ -163,10 +177,27 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 		return err
 	}
 	defer ctl.Close()
+	var fleet *server.Federation
+	if cfg.Federation.Enabled {
+		bal, err := balance.New(balance.PolicyFromConfig(cfg, ctl.DeviceID()))
+		if err != nil {
+			return fmt.Errorf("load balancing: %w", err)
+		}
+		fleet = &server.Federation{Balancer: bal, Enabled: cfg.LoadBalancing.Enabled, Local: ctl.DeviceID()}
+	}
 	srv, err := server.Listen(ctl, server.Config{Endpoint: cfg.Server.Endpoint, MetricsEndpoint: cfg.Server.MetricsEndpoint,
-		TLSCert: cfg.Server.TLSCert, TLSKey: cfg.Server.TLSKey, Auth: auth, Logger: log})
+		TLSCert: cfg.Server.TLSCert, TLSKey: cfg.Server.TLSKey, Auth: auth, Fleet: fleet, Logger: log})
 	if err != nil {
 		return err
+	}
+	if fleet != nil {
+		node, err := startFleet(ctx, cfg, ctl, srv.APIAddr(), log)
+		if err != nil {
+			return fmt.Errorf("federation: %w", err)
+		}
+		defer node.Close()
+		fleet.Node = node
+		ctl.OnChange(node.StateChanged)
 	}
 	scheme := "http"
 	if cfg.Server.TLSCert != "" {
@@ -179,6 +210,13 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 	fmt.Fprintf(stdout, "  store    %s\n", cfg.Storage.Path)
 	if auth.Open() {
 		fmt.Fprintln(stdout, "  access   open (no tokens configured; loopback only)")
+	}
+	if fleet != nil {
+		where := cfg.Federation.Broker
+		if where == "" {
+			where = "embedded broker at " + cfg.Federation.EmbeddedAddr
+		}
+		fmt.Fprintf(stdout, "  fleet    site %s via %s (rmctl fleet lists the devices)\n", cfg.Federation.Site, where)
 	}
 	log.Info("ready", "device", ctl.DeviceID(), "api", srv.APIAddr(), "startup", time.Since(started).Round(time.Millisecond))
 
@@ -196,4 +234,25 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 		log.Warn("shutdown did not finish in time", "err", err)
 	}
 	return nil
+}
+
+// startFleet joins the fleet: the embedded broker (hosted here when its
+// address is free, else joined) or an external one.
+func startFleet(ctx context.Context, cfg config.Config, ctl *controller.Controller, endpoint string, log *slog.Logger) (*mqtt.Node, error) {
+	f := cfg.Federation
+	mc := mqtt.Config{Broker: f.Broker, EmbeddedAddr: f.EmbeddedAddr, Site: f.Site, Device: ctl.DeviceID(),
+		Username: f.Username, Password: f.Password, KeepAlive: f.KeepAlive.D(), StateInterval: f.StateInterval.D(),
+		ForwardTimeout: f.ForwardTimeout.D(), JSONTelemetry: f.JSONTelemetry, Logger: log.With("component", "mqtt")}
+	if f.CAFile != "" {
+		pem, err := os.ReadFile(f.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("federation.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("federation.ca_file %s: no PEM certificate", f.CAFile)
+		}
+		mc.TLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return mqtt.Start(ctx, mc, ctl.FleetAdapter(endpoint))
 }

@@ -76,11 +76,32 @@ type Config struct {
 	Policies      Policies      `yaml:"policies"`
 
 	// This controller's own sections (not in the reference).
-	Server  Server  `yaml:"server"`
-	Storage Storage `yaml:"storage"`
-	Device  Device  `yaml:"device"`
-	Access  Access  `yaml:"access"`
-	Log     Log     `yaml:"log"`
+	Server     Server     `yaml:"server"`
+	Storage    Storage    `yaml:"storage"`
+	Device     Device     `yaml:"device"`
+	Access     Access     `yaml:"access"`
+	Log        Log        `yaml:"log"`
+	Federation Federation `yaml:"federation"`
+}
+
+// Federation is how this controller joins its fleet over MQTT.
+type Federation struct {
+	// Enabled joins the fleet (default true: controllers on one machine
+	// federate out of the box through the embedded broker).
+	Enabled bool `yaml:"enabled"`
+	// Broker is an external broker ("tcp://host:1883", "ssl://host:8883");
+	// empty: the embedded broker at EmbeddedAddr (RM_BROKER).
+	Broker       string `yaml:"broker"`
+	EmbeddedAddr string `yaml:"embedded_addr"`
+	Site         string `yaml:"site"`
+	Username     string `yaml:"username"`
+	Password     string `yaml:"password"`
+	// CAFile verifies an ssl:// broker (empty: system roots).
+	CAFile         string   `yaml:"ca_file"`
+	KeepAlive      Duration `yaml:"keepalive"`
+	StateInterval  Duration `yaml:"state_interval"`
+	ForwardTimeout Duration `yaml:"forward_timeout"`
+	JSONTelemetry  bool     `yaml:"json_telemetry"`
 }
 
 // Allocation settings (reference: resource_manager.allocation).
@@ -238,6 +259,8 @@ func Default() Config {
 	c.Storage = Storage{Path: ".rm-data", SyncWrites: true, GCInterval: Duration(5 * time.Minute)}
 	c.Device = Device{Path: "synthetic:heavyhex-127", DriftSigma: 0.02, Seed: 1}
 	c.Log = Log{Level: "info", Format: "text"}
+	c.Federation = Federation{Enabled: true, EmbeddedAddr: "127.0.0.1:1883", Site: "default",
+		KeepAlive: Duration(10 * time.Second), StateInterval: Duration(5 * time.Second), ForwardTimeout: Duration(2 * time.Second)}
 	return c
 }
 
@@ -377,6 +400,9 @@ func ApplyEnv(c *Config, env Env) error {
 			return fmt.Errorf("RM_ISOLATION_LEVEL: %v", err)
 		}
 	}
+	if v, ok := env("RM_BROKER"); ok && v != "" {
+		c.Federation.Broker = v
+	}
 	if v, ok := env("RM_DEVICE"); ok && v != "" {
 		c.Device.Path = v
 	}
@@ -510,6 +536,28 @@ func (c *Config) Validate() error {
 			if _, err := time.Parse(time.RFC3339, t.Expires); err != nil {
 				bad(key+".expires", "%q is not an RFC 3339 time", t.Expires)
 			}
+		}
+	}
+	if f := c.Federation; f.Enabled {
+		if f.Broker != "" && !strings.Contains(f.Broker, "://") {
+			bad("federation.broker", "%q is not a URL such as tcp://host:1883 or ssl://host:8883", f.Broker)
+		}
+		if f.Broker == "" {
+			if _, _, err := splitHostPort(f.EmbeddedAddr); err != nil {
+				bad("federation.embedded_addr", "%v", err)
+			}
+		}
+		if f.KeepAlive.D() < time.Second || f.KeepAlive.D() > 10*time.Minute {
+			bad("federation.keepalive", "%s is out of range 1s..10m", f.KeepAlive)
+		}
+		if f.StateInterval.D() <= 0 || f.StateInterval.D() > f.KeepAlive.D() {
+			bad("federation.state_interval", "%s must be positive and at most the keepalive (%s)", f.StateInterval, f.KeepAlive)
+		}
+		if f.ForwardTimeout.D() <= 0 || f.ForwardTimeout.D() > time.Minute {
+			bad("federation.forward_timeout", "%s is out of range (0, 1m]", f.ForwardTimeout)
+		}
+		if (f.Username == "") != (f.Password == "") {
+			bad("federation.username", "username and password go together")
 		}
 	}
 	if c.Device.DriftSigma < 0 || c.Device.DriftSigma > 1 {

@@ -374,17 +374,19 @@ func (c *Controller) placeLocked(ctx context.Context, caller Caller, p AllocateP
 // persist writes a pending placement's record (synced) and makes it an
 // active allocation; on failure, or when the store already holds an
 // allocation for the idempotency key (a concurrent retry won), the
-// tentative hold is undone. Without locked it runs outside mu, so that
-// concurrent grants share one fsync (group commit).
+// tentative hold is undone. The write goes through the committer, so that
+// concurrent grants and releases share one synced transaction (group
+// commit); without locked, persist waits for it outside mu. With locked
+// (a queued request granted while mu is held) the wait is safe too: the
+// committer never takes mu.
 func (c *Controller) persist(ctx context.Context, pg *pending, locked bool) (*Grant, error) {
 	w0 := time.Now()
-	var existing *store.Allocation
-	var err error
+	wr := store.CreateWrite(pg.a)
 	if pg.w != nil {
-		existing, err = c.st.GrantQueued(pg.w.id, pg.a)
-	} else {
-		existing, err = c.st.CreateAllocation(pg.a)
+		wr = store.GrantQueuedWrite(pg.w.id, pg.a)
 	}
+	res := c.commits.write(wr)
+	existing, err := res.Existing, res.Err
 	c.met.StoreWriteLatency.Observe(time.Since(w0).Seconds())
 	if !locked {
 		c.mu.Lock()
@@ -395,6 +397,9 @@ func (c *Controller) persist(ctx context.Context, pg *pending, locked bool) (*Gr
 		delete(c.exclusiveTasks, pg.a.ID)
 		if !locked {
 			c.drainQueueLocked(ctx)
+		}
+		if errors.Is(err, ErrShuttingDown) {
+			return nil, err
 		}
 		if err != nil {
 			return nil, fmt.Errorf("store: %w", err)
@@ -468,6 +473,7 @@ func (c *Controller) afterGrant(ctx context.Context, g *Grant) {
 	if err := c.dev.ReserveSlot(ctx, slot); err != nil {
 		c.log.Warn("device time slot reservation failed", "id", a.ID, "err", err)
 	}
+	c.changed()
 	c.appendEvent("allocated", a.ID, fmt.Sprintf("tenant %s: qubits %v, esp %.4f", a.Tenant, a.Qubits, a.ESP))
 }
 
@@ -558,9 +564,14 @@ func (c *Controller) Release(ctx context.Context, caller Caller, id string) (*st
 		return nil, false, fmt.Errorf("%w: allocation %q", ErrNotFound, id)
 	}
 	c.mu.Unlock()
-	// The synced write runs outside the lock (group commit with concurrent
-	// grants); the qubits stay held until it is durable.
-	rel, err := c.st.ReleaseAllocation(id, c.now(), store.StateReleased)
+	// The synced write runs outside the lock, through the committer (group
+	// commit with concurrent grants and releases); the qubits stay held
+	// until it is durable.
+	res := c.commits.write(store.ReleaseWrite(id, c.now(), store.StateReleased))
+	rel, err := res.Released, res.Err
+	if errors.Is(err, ErrShuttingDown) {
+		return nil, false, err
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("store: %w", err)
 	}
@@ -603,6 +614,7 @@ func (c *Controller) afterRelease(ctx context.Context, a *store.Allocation, kind
 	if err := c.dev.Release(ctx, a.ID); err != nil {
 		c.log.Warn("device release failed; will reconcile", "id", a.ID, "err", err)
 	}
+	c.changed()
 	c.appendEvent(kind, a.ID, fmt.Sprintf("tenant %s: qubits %v %s", a.Tenant, a.Qubits, why))
 }
 

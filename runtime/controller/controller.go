@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/eigen-os/rm/hal"
@@ -78,6 +79,10 @@ type Controller struct {
 	usage          map[string]float64 // tenant -> qubit-seconds granted (fair share)
 	closed         bool
 
+	// commits writes grants and releases in batches (group commit).
+	commits *committer
+
+	onChange atomic.Pointer[func()]
 	events   *broadcaster
 	evq      chan Event
 	evMu     sync.Mutex
@@ -152,6 +157,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (*Controller, error)
 		}
 		c.recordCalibration(m2)
 	}
+	c.commits = newCommitter(c.st, nil)
 	c.wg.Add(3)
 	go func() { defer c.wg.Done(); <-c.stop; cancel() }()
 	go c.reaper()
@@ -193,6 +199,9 @@ func (c *Controller) Close() {
 	}
 	c.queue = nil
 	c.mu.Unlock()
+	// Writes queued already are flushed; later ones fail with
+	// ErrShuttingDown.
+	c.commits.close()
 	close(c.stop)
 	c.wg.Wait()
 	c.closeEvents()
@@ -426,4 +435,14 @@ func (c *Controller) heldOrBuffered(m *hal.Model) int {
 		}
 	}
 	return count
+}
+
+// OnChange sets a function called after every grant, release and
+// calibration (the fleet node's StateChanged). It must return quickly.
+func (c *Controller) OnChange(f func()) { c.onChange.Store(&f) }
+
+func (c *Controller) changed() {
+	if f := c.onChange.Load(); f != nil {
+		(*f)()
+	}
 }

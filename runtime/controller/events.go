@@ -212,6 +212,7 @@ func (c *Controller) watchDevice(ctx context.Context, ch <-chan hal.Event) {
 				c.updateGauges()
 				c.mu.Unlock()
 				c.recordCalibration(m)
+				c.changed()
 				c.appendEvent(string(e.Kind), fmt.Sprintf("%016x", m.Cal.Epoch), e.Detail)
 			case hal.EventHealth:
 				c.appendEvent("health", string(e.Health), e.Detail)

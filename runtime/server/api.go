@@ -26,11 +26,12 @@ import (
 // API implements the ResourceManager service over a controller.
 type API struct {
 	rmv1connect.UnimplementedResourceManagerHandler
-	c *controller.Controller
+	c     *controller.Controller
+	fleet *Federation // nil: no federation
 }
 
-// NewAPI returns the service implementation.
-func NewAPI(c *controller.Controller) *API { return &API{c: c} }
+// NewAPI returns the service implementation; fleet may be nil.
+func NewAPI(c *controller.Controller, fleet *Federation) *API { return &API{c: c, fleet: fleet} }
 
 func caller(ctx context.Context) controller.Caller {
 	c, ok := CallerFrom(ctx)
@@ -246,6 +247,20 @@ func (s *API) Allocate(ctx context.Context, req *connect.Request[rmv1.AllocateRe
 		s.c.Metrics().FailuresByReason.WithLabelValues("invalid").Inc()
 		return nil, toError(err)
 	}
+	if order, err := s.fleet.route(p, req.Msg.PreferredDevices, req.Msg.ExcludedDevices); err != nil {
+		return nil, err
+	} else if order != nil {
+		resp, err := s.fleet.forward(ctx, caller(ctx), p, order)
+		if err != nil {
+			return nil, err
+		}
+		return connect.NewResponse(resp), nil
+	}
+	for _, d := range req.Msg.ExcludedDevices {
+		if d == s.c.DeviceID() {
+			return nil, invalid("excluded_devices: this controller serves only %s, which the request excludes, and no peer can take it", d)
+		}
+	}
 	g, err := s.c.Allocate(ctx, caller(ctx), p)
 	if err != nil {
 		return nil, toError(err)
@@ -273,6 +288,12 @@ func checkID(what, id string) error {
 func (s *API) Release(ctx context.Context, req *connect.Request[rmv1.ReleaseRequest]) (*connect.Response[rmv1.ReleaseResponse], error) {
 	if err := checkID("id", req.Msg.Id); err != nil {
 		return nil, err
+	}
+	if resp, ok, err := s.fleet.release(ctx, caller(ctx), req.Msg.Id); ok {
+		if err != nil {
+			return nil, err
+		}
+		return connect.NewResponse(resp), nil
 	}
 	a, now, err := s.c.Release(ctx, caller(ctx), req.Msg.Id)
 	if err != nil {

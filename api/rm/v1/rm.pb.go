@@ -144,6 +144,264 @@ func (IsolationLevel) EnumDescriptor() ([]byte, []int) {
 	return file_rm_v1_rm_proto_rawDescGZIP(), []int{1}
 }
 
+type ListFleetRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListFleetRequest) Reset() {
+	*x = ListFleetRequest{}
+	mi := &file_rm_v1_rm_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListFleetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListFleetRequest) ProtoMessage() {}
+
+func (x *ListFleetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rm_v1_rm_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListFleetRequest.ProtoReflect.Descriptor instead.
+func (*ListFleetRequest) Descriptor() ([]byte, []int) {
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{0}
+}
+
+type FleetDevice struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Device     string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	Controller string                 `protobuf:"bytes,2,opt,name=controller,proto3" json:"controller,omitempty"`
+	Online     bool                   `protobuf:"varint,3,opt,name=online,proto3" json:"online,omitempty"`
+	Self       bool                   `protobuf:"varint,4,opt,name=self,proto3" json:"self,omitempty"`
+	// Why the device is offline ("" when online).
+	Reason string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Load in [0, 1] (utilization and queue), from its last state.
+	Load        float64 `protobuf:"fixed64,6,opt,name=load,proto3" json:"load,omitempty"`
+	Utilization float64 `protobuf:"fixed64,7,opt,name=utilization,proto3" json:"utilization,omitempty"`
+	FreeQubits  uint32  `protobuf:"varint,8,opt,name=free_qubits,json=freeQubits,proto3" json:"free_qubits,omitempty"`
+	Qubits      uint32  `protobuf:"varint,9,opt,name=qubits,proto3" json:"qubits,omitempty"`
+	QueueLength uint32  `protobuf:"varint,10,opt,name=queue_length,json=queueLength,proto3" json:"queue_length,omitempty"`
+	Health      string  `protobuf:"bytes,11,opt,name=health,proto3" json:"health,omitempty"`
+	DeviceType  string  `protobuf:"bytes,12,opt,name=device_type,json=deviceType,proto3" json:"device_type,omitempty"`
+	// Age of the last birth or state heard from it.
+	Staleness *durationpb.Duration `protobuf:"bytes,13,opt,name=staleness,proto3" json:"staleness,omitempty"`
+	// Best ESP of a 5-qubit linear chain there now (0: unknown or none).
+	BestEsp_5     float64 `protobuf:"fixed64,14,opt,name=best_esp_5,json=bestEsp5,proto3" json:"best_esp_5,omitempty"`
+	Endpoint      string  `protobuf:"bytes,15,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FleetDevice) Reset() {
+	*x = FleetDevice{}
+	mi := &file_rm_v1_rm_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FleetDevice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FleetDevice) ProtoMessage() {}
+
+func (x *FleetDevice) ProtoReflect() protoreflect.Message {
+	mi := &file_rm_v1_rm_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FleetDevice.ProtoReflect.Descriptor instead.
+func (*FleetDevice) Descriptor() ([]byte, []int) {
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *FleetDevice) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *FleetDevice) GetController() string {
+	if x != nil {
+		return x.Controller
+	}
+	return ""
+}
+
+func (x *FleetDevice) GetOnline() bool {
+	if x != nil {
+		return x.Online
+	}
+	return false
+}
+
+func (x *FleetDevice) GetSelf() bool {
+	if x != nil {
+		return x.Self
+	}
+	return false
+}
+
+func (x *FleetDevice) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *FleetDevice) GetLoad() float64 {
+	if x != nil {
+		return x.Load
+	}
+	return 0
+}
+
+func (x *FleetDevice) GetUtilization() float64 {
+	if x != nil {
+		return x.Utilization
+	}
+	return 0
+}
+
+func (x *FleetDevice) GetFreeQubits() uint32 {
+	if x != nil {
+		return x.FreeQubits
+	}
+	return 0
+}
+
+func (x *FleetDevice) GetQubits() uint32 {
+	if x != nil {
+		return x.Qubits
+	}
+	return 0
+}
+
+func (x *FleetDevice) GetQueueLength() uint32 {
+	if x != nil {
+		return x.QueueLength
+	}
+	return 0
+}
+
+func (x *FleetDevice) GetHealth() string {
+	if x != nil {
+		return x.Health
+	}
+	return ""
+}
+
+func (x *FleetDevice) GetDeviceType() string {
+	if x != nil {
+		return x.DeviceType
+	}
+	return ""
+}
+
+func (x *FleetDevice) GetStaleness() *durationpb.Duration {
+	if x != nil {
+		return x.Staleness
+	}
+	return nil
+}
+
+func (x *FleetDevice) GetBestEsp_5() float64 {
+	if x != nil {
+		return x.BestEsp_5
+	}
+	return 0
+}
+
+func (x *FleetDevice) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+type ListFleetResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Devices []*FleetDevice         `protobuf:"bytes,1,rep,name=devices,proto3" json:"devices,omitempty"`
+	// Load imbalance across the online devices (rm_load_imbalance_score).
+	Imbalance float64 `protobuf:"fixed64,2,opt,name=imbalance,proto3" json:"imbalance,omitempty"`
+	// False when this controller does not federate.
+	Federated     bool `protobuf:"varint,3,opt,name=federated,proto3" json:"federated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListFleetResponse) Reset() {
+	*x = ListFleetResponse{}
+	mi := &file_rm_v1_rm_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListFleetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListFleetResponse) ProtoMessage() {}
+
+func (x *ListFleetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rm_v1_rm_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListFleetResponse.ProtoReflect.Descriptor instead.
+func (*ListFleetResponse) Descriptor() ([]byte, []int) {
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ListFleetResponse) GetDevices() []*FleetDevice {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
+}
+
+func (x *ListFleetResponse) GetImbalance() float64 {
+	if x != nil {
+		return x.Imbalance
+	}
+	return 0
+}
+
+func (x *ListFleetResponse) GetFederated() bool {
+	if x != nil {
+		return x.Federated
+	}
+	return false
+}
+
 // One edge of an interaction graph: logical qubits a and b with count 2-qubit gates.
 type InteractionPair struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -156,7 +414,7 @@ type InteractionPair struct {
 
 func (x *InteractionPair) Reset() {
 	*x = InteractionPair{}
-	mi := &file_rm_v1_rm_proto_msgTypes[0]
+	mi := &file_rm_v1_rm_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -168,7 +426,7 @@ func (x *InteractionPair) String() string {
 func (*InteractionPair) ProtoMessage() {}
 
 func (x *InteractionPair) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[0]
+	mi := &file_rm_v1_rm_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -181,7 +439,7 @@ func (x *InteractionPair) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InteractionPair.ProtoReflect.Descriptor instead.
 func (*InteractionPair) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{0}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *InteractionPair) GetA() uint32 {
@@ -239,7 +497,7 @@ type AllocateRequest struct {
 
 func (x *AllocateRequest) Reset() {
 	*x = AllocateRequest{}
-	mi := &file_rm_v1_rm_proto_msgTypes[1]
+	mi := &file_rm_v1_rm_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -251,7 +509,7 @@ func (x *AllocateRequest) String() string {
 func (*AllocateRequest) ProtoMessage() {}
 
 func (x *AllocateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[1]
+	mi := &file_rm_v1_rm_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -264,7 +522,7 @@ func (x *AllocateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocateRequest.ProtoReflect.Descriptor instead.
 func (*AllocateRequest) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{1}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *AllocateRequest) GetTaskId() string {
@@ -404,7 +662,7 @@ type AllocateResponse struct {
 
 func (x *AllocateResponse) Reset() {
 	*x = AllocateResponse{}
-	mi := &file_rm_v1_rm_proto_msgTypes[2]
+	mi := &file_rm_v1_rm_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -416,7 +674,7 @@ func (x *AllocateResponse) String() string {
 func (*AllocateResponse) ProtoMessage() {}
 
 func (x *AllocateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[2]
+	mi := &file_rm_v1_rm_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -429,7 +687,7 @@ func (x *AllocateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocateResponse.ProtoReflect.Descriptor instead.
 func (*AllocateResponse) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{2}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *AllocateResponse) GetAllocation() *Allocation {
@@ -473,7 +731,7 @@ type Allocation struct {
 
 func (x *Allocation) Reset() {
 	*x = Allocation{}
-	mi := &file_rm_v1_rm_proto_msgTypes[3]
+	mi := &file_rm_v1_rm_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -485,7 +743,7 @@ func (x *Allocation) String() string {
 func (*Allocation) ProtoMessage() {}
 
 func (x *Allocation) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[3]
+	mi := &file_rm_v1_rm_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -498,7 +756,7 @@ func (x *Allocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Allocation.ProtoReflect.Descriptor instead.
 func (*Allocation) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{3}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Allocation) GetId() string {
@@ -636,7 +894,7 @@ type ReleaseRequest struct {
 
 func (x *ReleaseRequest) Reset() {
 	*x = ReleaseRequest{}
-	mi := &file_rm_v1_rm_proto_msgTypes[4]
+	mi := &file_rm_v1_rm_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -648,7 +906,7 @@ func (x *ReleaseRequest) String() string {
 func (*ReleaseRequest) ProtoMessage() {}
 
 func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[4]
+	mi := &file_rm_v1_rm_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -661,7 +919,7 @@ func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseRequest) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{4}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ReleaseRequest) GetId() string {
@@ -682,7 +940,7 @@ type ReleaseResponse struct {
 
 func (x *ReleaseResponse) Reset() {
 	*x = ReleaseResponse{}
-	mi := &file_rm_v1_rm_proto_msgTypes[5]
+	mi := &file_rm_v1_rm_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -694,7 +952,7 @@ func (x *ReleaseResponse) String() string {
 func (*ReleaseResponse) ProtoMessage() {}
 
 func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[5]
+	mi := &file_rm_v1_rm_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -707,7 +965,7 @@ func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseResponse) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{5}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ReleaseResponse) GetAllocation() *Allocation {
@@ -733,7 +991,7 @@ type GetAllocationRequest struct {
 
 func (x *GetAllocationRequest) Reset() {
 	*x = GetAllocationRequest{}
-	mi := &file_rm_v1_rm_proto_msgTypes[6]
+	mi := &file_rm_v1_rm_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -745,7 +1003,7 @@ func (x *GetAllocationRequest) String() string {
 func (*GetAllocationRequest) ProtoMessage() {}
 
 func (x *GetAllocationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[6]
+	mi := &file_rm_v1_rm_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -758,7 +1016,7 @@ func (x *GetAllocationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAllocationRequest.ProtoReflect.Descriptor instead.
 func (*GetAllocationRequest) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{6}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetAllocationRequest) GetId() string {
@@ -780,7 +1038,7 @@ type ListAllocationsRequest struct {
 
 func (x *ListAllocationsRequest) Reset() {
 	*x = ListAllocationsRequest{}
-	mi := &file_rm_v1_rm_proto_msgTypes[7]
+	mi := &file_rm_v1_rm_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -792,7 +1050,7 @@ func (x *ListAllocationsRequest) String() string {
 func (*ListAllocationsRequest) ProtoMessage() {}
 
 func (x *ListAllocationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[7]
+	mi := &file_rm_v1_rm_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -805,7 +1063,7 @@ func (x *ListAllocationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAllocationsRequest.ProtoReflect.Descriptor instead.
 func (*ListAllocationsRequest) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{7}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListAllocationsRequest) GetIncludeInactive() bool {
@@ -831,7 +1089,7 @@ type ListAllocationsResponse struct {
 
 func (x *ListAllocationsResponse) Reset() {
 	*x = ListAllocationsResponse{}
-	mi := &file_rm_v1_rm_proto_msgTypes[8]
+	mi := &file_rm_v1_rm_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -843,7 +1101,7 @@ func (x *ListAllocationsResponse) String() string {
 func (*ListAllocationsResponse) ProtoMessage() {}
 
 func (x *ListAllocationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[8]
+	mi := &file_rm_v1_rm_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -856,7 +1114,7 @@ func (x *ListAllocationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAllocationsResponse.ProtoReflect.Descriptor instead.
 func (*ListAllocationsResponse) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{8}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListAllocationsResponse) GetAllocations() []*Allocation {
@@ -876,7 +1134,7 @@ type RenewLeaseRequest struct {
 
 func (x *RenewLeaseRequest) Reset() {
 	*x = RenewLeaseRequest{}
-	mi := &file_rm_v1_rm_proto_msgTypes[9]
+	mi := &file_rm_v1_rm_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -888,7 +1146,7 @@ func (x *RenewLeaseRequest) String() string {
 func (*RenewLeaseRequest) ProtoMessage() {}
 
 func (x *RenewLeaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[9]
+	mi := &file_rm_v1_rm_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -901,7 +1159,7 @@ func (x *RenewLeaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewLeaseRequest.ProtoReflect.Descriptor instead.
 func (*RenewLeaseRequest) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{9}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RenewLeaseRequest) GetId() string {
@@ -933,7 +1191,7 @@ type ReserveRequest struct {
 
 func (x *ReserveRequest) Reset() {
 	*x = ReserveRequest{}
-	mi := &file_rm_v1_rm_proto_msgTypes[10]
+	mi := &file_rm_v1_rm_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -945,7 +1203,7 @@ func (x *ReserveRequest) String() string {
 func (*ReserveRequest) ProtoMessage() {}
 
 func (x *ReserveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[10]
+	mi := &file_rm_v1_rm_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -958,7 +1216,7 @@ func (x *ReserveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveRequest.ProtoReflect.Descriptor instead.
 func (*ReserveRequest) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{10}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ReserveRequest) GetTenant() string {
@@ -1019,7 +1277,7 @@ type Reservation struct {
 
 func (x *Reservation) Reset() {
 	*x = Reservation{}
-	mi := &file_rm_v1_rm_proto_msgTypes[11]
+	mi := &file_rm_v1_rm_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1031,7 +1289,7 @@ func (x *Reservation) String() string {
 func (*Reservation) ProtoMessage() {}
 
 func (x *Reservation) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[11]
+	mi := &file_rm_v1_rm_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1044,7 +1302,7 @@ func (x *Reservation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reservation.ProtoReflect.Descriptor instead.
 func (*Reservation) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{11}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Reservation) GetId() string {
@@ -1112,7 +1370,7 @@ type CancelReservationRequest struct {
 
 func (x *CancelReservationRequest) Reset() {
 	*x = CancelReservationRequest{}
-	mi := &file_rm_v1_rm_proto_msgTypes[12]
+	mi := &file_rm_v1_rm_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1124,7 +1382,7 @@ func (x *CancelReservationRequest) String() string {
 func (*CancelReservationRequest) ProtoMessage() {}
 
 func (x *CancelReservationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[12]
+	mi := &file_rm_v1_rm_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1137,7 +1395,7 @@ func (x *CancelReservationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelReservationRequest.ProtoReflect.Descriptor instead.
 func (*CancelReservationRequest) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{12}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CancelReservationRequest) GetId() string {
@@ -1156,7 +1414,7 @@ type ListReservationsRequest struct {
 
 func (x *ListReservationsRequest) Reset() {
 	*x = ListReservationsRequest{}
-	mi := &file_rm_v1_rm_proto_msgTypes[13]
+	mi := &file_rm_v1_rm_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1168,7 +1426,7 @@ func (x *ListReservationsRequest) String() string {
 func (*ListReservationsRequest) ProtoMessage() {}
 
 func (x *ListReservationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[13]
+	mi := &file_rm_v1_rm_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1181,7 +1439,7 @@ func (x *ListReservationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReservationsRequest.ProtoReflect.Descriptor instead.
 func (*ListReservationsRequest) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{13}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListReservationsRequest) GetIncludePast() bool {
@@ -1200,7 +1458,7 @@ type ListReservationsResponse struct {
 
 func (x *ListReservationsResponse) Reset() {
 	*x = ListReservationsResponse{}
-	mi := &file_rm_v1_rm_proto_msgTypes[14]
+	mi := &file_rm_v1_rm_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1212,7 +1470,7 @@ func (x *ListReservationsResponse) String() string {
 func (*ListReservationsResponse) ProtoMessage() {}
 
 func (x *ListReservationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[14]
+	mi := &file_rm_v1_rm_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1225,7 +1483,7 @@ func (x *ListReservationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReservationsResponse.ProtoReflect.Descriptor instead.
 func (*ListReservationsResponse) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{14}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListReservationsResponse) GetReservations() []*Reservation {
@@ -1245,7 +1503,7 @@ type GetDeviceRequest struct {
 
 func (x *GetDeviceRequest) Reset() {
 	*x = GetDeviceRequest{}
-	mi := &file_rm_v1_rm_proto_msgTypes[15]
+	mi := &file_rm_v1_rm_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1257,7 +1515,7 @@ func (x *GetDeviceRequest) String() string {
 func (*GetDeviceRequest) ProtoMessage() {}
 
 func (x *GetDeviceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[15]
+	mi := &file_rm_v1_rm_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1270,7 +1528,7 @@ func (x *GetDeviceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeviceRequest.ProtoReflect.Descriptor instead.
 func (*GetDeviceRequest) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{15}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetDeviceRequest) GetDetail() bool {
@@ -1297,7 +1555,7 @@ type QubitDetail struct {
 
 func (x *QubitDetail) Reset() {
 	*x = QubitDetail{}
-	mi := &file_rm_v1_rm_proto_msgTypes[16]
+	mi := &file_rm_v1_rm_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1309,7 +1567,7 @@ func (x *QubitDetail) String() string {
 func (*QubitDetail) ProtoMessage() {}
 
 func (x *QubitDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[16]
+	mi := &file_rm_v1_rm_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1322,7 +1580,7 @@ func (x *QubitDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QubitDetail.ProtoReflect.Descriptor instead.
 func (*QubitDetail) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{16}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *QubitDetail) GetIndex() uint32 {
@@ -1402,7 +1660,7 @@ type CouplerDetail struct {
 
 func (x *CouplerDetail) Reset() {
 	*x = CouplerDetail{}
-	mi := &file_rm_v1_rm_proto_msgTypes[17]
+	mi := &file_rm_v1_rm_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1414,7 +1672,7 @@ func (x *CouplerDetail) String() string {
 func (*CouplerDetail) ProtoMessage() {}
 
 func (x *CouplerDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[17]
+	mi := &file_rm_v1_rm_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1427,7 +1685,7 @@ func (x *CouplerDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CouplerDetail.ProtoReflect.Descriptor instead.
 func (*CouplerDetail) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{17}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CouplerDetail) GetA() uint32 {
@@ -1495,7 +1753,7 @@ type DeviceInfo struct {
 
 func (x *DeviceInfo) Reset() {
 	*x = DeviceInfo{}
-	mi := &file_rm_v1_rm_proto_msgTypes[18]
+	mi := &file_rm_v1_rm_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1507,7 +1765,7 @@ func (x *DeviceInfo) String() string {
 func (*DeviceInfo) ProtoMessage() {}
 
 func (x *DeviceInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[18]
+	mi := &file_rm_v1_rm_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1520,7 +1778,7 @@ func (x *DeviceInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceInfo.ProtoReflect.Descriptor instead.
 func (*DeviceInfo) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{18}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DeviceInfo) GetName() string {
@@ -1636,7 +1894,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_rm_v1_rm_proto_msgTypes[19]
+	mi := &file_rm_v1_rm_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1648,7 +1906,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[19]
+	mi := &file_rm_v1_rm_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1661,7 +1919,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{19}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{22}
 }
 
 type StatusResponse struct {
@@ -1686,7 +1944,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_rm_v1_rm_proto_msgTypes[20]
+	mi := &file_rm_v1_rm_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1698,7 +1956,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[20]
+	mi := &file_rm_v1_rm_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1711,7 +1969,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{20}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *StatusResponse) GetController() string {
@@ -1822,7 +2080,7 @@ type WatchEventsRequest struct {
 
 func (x *WatchEventsRequest) Reset() {
 	*x = WatchEventsRequest{}
-	mi := &file_rm_v1_rm_proto_msgTypes[21]
+	mi := &file_rm_v1_rm_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1834,7 +2092,7 @@ func (x *WatchEventsRequest) String() string {
 func (*WatchEventsRequest) ProtoMessage() {}
 
 func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[21]
+	mi := &file_rm_v1_rm_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1847,7 +2105,7 @@ func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsRequest.ProtoReflect.Descriptor instead.
 func (*WatchEventsRequest) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{21}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *WatchEventsRequest) GetFromSeq() uint64 {
@@ -1870,7 +2128,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_rm_v1_rm_proto_msgTypes[22]
+	mi := &file_rm_v1_rm_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1882,7 +2140,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[22]
+	mi := &file_rm_v1_rm_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1895,7 +2153,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{22}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Event) GetSeq() uint64 {
@@ -1937,7 +2195,34 @@ var File_rm_v1_rm_proto protoreflect.FileDescriptor
 
 const file_rm_v1_rm_proto_rawDesc = "" +
 	"\n" +
-	"\x0erm/v1/rm.proto\x12\veigen.rm.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"C\n" +
+	"\x0erm/v1/rm.proto\x12\veigen.rm.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n" +
+	"\x10ListFleetRequest\"\xc7\x03\n" +
+	"\vFleetDevice\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12\x1e\n" +
+	"\n" +
+	"controller\x18\x02 \x01(\tR\n" +
+	"controller\x12\x16\n" +
+	"\x06online\x18\x03 \x01(\bR\x06online\x12\x12\n" +
+	"\x04self\x18\x04 \x01(\bR\x04self\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x12\n" +
+	"\x04load\x18\x06 \x01(\x01R\x04load\x12 \n" +
+	"\vutilization\x18\a \x01(\x01R\vutilization\x12\x1f\n" +
+	"\vfree_qubits\x18\b \x01(\rR\n" +
+	"freeQubits\x12\x16\n" +
+	"\x06qubits\x18\t \x01(\rR\x06qubits\x12!\n" +
+	"\fqueue_length\x18\n" +
+	" \x01(\rR\vqueueLength\x12\x16\n" +
+	"\x06health\x18\v \x01(\tR\x06health\x12\x1f\n" +
+	"\vdevice_type\x18\f \x01(\tR\n" +
+	"deviceType\x127\n" +
+	"\tstaleness\x18\r \x01(\v2\x19.google.protobuf.DurationR\tstaleness\x12\x1c\n" +
+	"\n" +
+	"best_esp_5\x18\x0e \x01(\x01R\bbestEsp5\x12\x1a\n" +
+	"\bendpoint\x18\x0f \x01(\tR\bendpoint\"\x83\x01\n" +
+	"\x11ListFleetResponse\x122\n" +
+	"\adevices\x18\x01 \x03(\v2\x18.eigen.rm.v1.FleetDeviceR\adevices\x12\x1c\n" +
+	"\timbalance\x18\x02 \x01(\x01R\timbalance\x12\x1c\n" +
+	"\tfederated\x18\x03 \x01(\bR\tfederated\"C\n" +
 	"\x0fInteractionPair\x12\f\n" +
 	"\x01a\x18\x01 \x01(\rR\x01a\x12\f\n" +
 	"\x01b\x18\x02 \x01(\rR\x01b\x12\x14\n" +
@@ -2116,7 +2401,7 @@ const file_rm_v1_rm_proto_rawDesc = "" +
 	"\x14ISOLATION_LEVEL_NONE\x10\x01\x12\x1b\n" +
 	"\x17ISOLATION_LEVEL_SPATIAL\x10\x02\x12\x1c\n" +
 	"\x18ISOLATION_LEVEL_TEMPORAL\x10\x03\x12$\n" +
-	" ISOLATION_LEVEL_SPATIAL_TEMPORAL\x10\x042\xd9\x06\n" +
+	" ISOLATION_LEVEL_SPATIAL_TEMPORAL\x10\x042\xa5\a\n" +
 	"\x0fResourceManager\x12G\n" +
 	"\bAllocate\x12\x1c.eigen.rm.v1.AllocateRequest\x1a\x1d.eigen.rm.v1.AllocateResponse\x12D\n" +
 	"\aRelease\x12\x1b.eigen.rm.v1.ReleaseRequest\x1a\x1c.eigen.rm.v1.ReleaseResponse\x12K\n" +
@@ -2129,7 +2414,8 @@ const file_rm_v1_rm_proto_rawDesc = "" +
 	"\x10ListReservations\x12$.eigen.rm.v1.ListReservationsRequest\x1a%.eigen.rm.v1.ListReservationsResponse\x12C\n" +
 	"\tGetDevice\x12\x1d.eigen.rm.v1.GetDeviceRequest\x1a\x17.eigen.rm.v1.DeviceInfo\x12A\n" +
 	"\x06Status\x12\x1a.eigen.rm.v1.StatusRequest\x1a\x1b.eigen.rm.v1.StatusResponse\x12D\n" +
-	"\vWatchEvents\x12\x1f.eigen.rm.v1.WatchEventsRequest\x1a\x12.eigen.rm.v1.Event0\x01B'Z%github.com/eigen-os/rm/api/rm/v1;rmv1b\x06proto3"
+	"\vWatchEvents\x12\x1f.eigen.rm.v1.WatchEventsRequest\x1a\x12.eigen.rm.v1.Event0\x01\x12J\n" +
+	"\tListFleet\x12\x1d.eigen.rm.v1.ListFleetRequest\x1a\x1e.eigen.rm.v1.ListFleetResponseB'Z%github.com/eigen-os/rm/api/rm/v1;rmv1b\x06proto3"
 
 var (
 	file_rm_v1_rm_proto_rawDescOnce sync.Once
@@ -2144,87 +2430,94 @@ func file_rm_v1_rm_proto_rawDescGZIP() []byte {
 }
 
 var file_rm_v1_rm_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_rm_v1_rm_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_rm_v1_rm_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_rm_v1_rm_proto_goTypes = []any{
 	(Shape)(0),                       // 0: eigen.rm.v1.Shape
 	(IsolationLevel)(0),              // 1: eigen.rm.v1.IsolationLevel
-	(*InteractionPair)(nil),          // 2: eigen.rm.v1.InteractionPair
-	(*AllocateRequest)(nil),          // 3: eigen.rm.v1.AllocateRequest
-	(*AllocateResponse)(nil),         // 4: eigen.rm.v1.AllocateResponse
-	(*Allocation)(nil),               // 5: eigen.rm.v1.Allocation
-	(*ReleaseRequest)(nil),           // 6: eigen.rm.v1.ReleaseRequest
-	(*ReleaseResponse)(nil),          // 7: eigen.rm.v1.ReleaseResponse
-	(*GetAllocationRequest)(nil),     // 8: eigen.rm.v1.GetAllocationRequest
-	(*ListAllocationsRequest)(nil),   // 9: eigen.rm.v1.ListAllocationsRequest
-	(*ListAllocationsResponse)(nil),  // 10: eigen.rm.v1.ListAllocationsResponse
-	(*RenewLeaseRequest)(nil),        // 11: eigen.rm.v1.RenewLeaseRequest
-	(*ReserveRequest)(nil),           // 12: eigen.rm.v1.ReserveRequest
-	(*Reservation)(nil),              // 13: eigen.rm.v1.Reservation
-	(*CancelReservationRequest)(nil), // 14: eigen.rm.v1.CancelReservationRequest
-	(*ListReservationsRequest)(nil),  // 15: eigen.rm.v1.ListReservationsRequest
-	(*ListReservationsResponse)(nil), // 16: eigen.rm.v1.ListReservationsResponse
-	(*GetDeviceRequest)(nil),         // 17: eigen.rm.v1.GetDeviceRequest
-	(*QubitDetail)(nil),              // 18: eigen.rm.v1.QubitDetail
-	(*CouplerDetail)(nil),            // 19: eigen.rm.v1.CouplerDetail
-	(*DeviceInfo)(nil),               // 20: eigen.rm.v1.DeviceInfo
-	(*StatusRequest)(nil),            // 21: eigen.rm.v1.StatusRequest
-	(*StatusResponse)(nil),           // 22: eigen.rm.v1.StatusResponse
-	(*WatchEventsRequest)(nil),       // 23: eigen.rm.v1.WatchEventsRequest
-	(*Event)(nil),                    // 24: eigen.rm.v1.Event
-	(*durationpb.Duration)(nil),      // 25: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),    // 26: google.protobuf.Timestamp
+	(*ListFleetRequest)(nil),         // 2: eigen.rm.v1.ListFleetRequest
+	(*FleetDevice)(nil),              // 3: eigen.rm.v1.FleetDevice
+	(*ListFleetResponse)(nil),        // 4: eigen.rm.v1.ListFleetResponse
+	(*InteractionPair)(nil),          // 5: eigen.rm.v1.InteractionPair
+	(*AllocateRequest)(nil),          // 6: eigen.rm.v1.AllocateRequest
+	(*AllocateResponse)(nil),         // 7: eigen.rm.v1.AllocateResponse
+	(*Allocation)(nil),               // 8: eigen.rm.v1.Allocation
+	(*ReleaseRequest)(nil),           // 9: eigen.rm.v1.ReleaseRequest
+	(*ReleaseResponse)(nil),          // 10: eigen.rm.v1.ReleaseResponse
+	(*GetAllocationRequest)(nil),     // 11: eigen.rm.v1.GetAllocationRequest
+	(*ListAllocationsRequest)(nil),   // 12: eigen.rm.v1.ListAllocationsRequest
+	(*ListAllocationsResponse)(nil),  // 13: eigen.rm.v1.ListAllocationsResponse
+	(*RenewLeaseRequest)(nil),        // 14: eigen.rm.v1.RenewLeaseRequest
+	(*ReserveRequest)(nil),           // 15: eigen.rm.v1.ReserveRequest
+	(*Reservation)(nil),              // 16: eigen.rm.v1.Reservation
+	(*CancelReservationRequest)(nil), // 17: eigen.rm.v1.CancelReservationRequest
+	(*ListReservationsRequest)(nil),  // 18: eigen.rm.v1.ListReservationsRequest
+	(*ListReservationsResponse)(nil), // 19: eigen.rm.v1.ListReservationsResponse
+	(*GetDeviceRequest)(nil),         // 20: eigen.rm.v1.GetDeviceRequest
+	(*QubitDetail)(nil),              // 21: eigen.rm.v1.QubitDetail
+	(*CouplerDetail)(nil),            // 22: eigen.rm.v1.CouplerDetail
+	(*DeviceInfo)(nil),               // 23: eigen.rm.v1.DeviceInfo
+	(*StatusRequest)(nil),            // 24: eigen.rm.v1.StatusRequest
+	(*StatusResponse)(nil),           // 25: eigen.rm.v1.StatusResponse
+	(*WatchEventsRequest)(nil),       // 26: eigen.rm.v1.WatchEventsRequest
+	(*Event)(nil),                    // 27: eigen.rm.v1.Event
+	(*durationpb.Duration)(nil),      // 28: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),    // 29: google.protobuf.Timestamp
 }
 var file_rm_v1_rm_proto_depIdxs = []int32{
-	0,  // 0: eigen.rm.v1.AllocateRequest.shape:type_name -> eigen.rm.v1.Shape
-	2,  // 1: eigen.rm.v1.AllocateRequest.pairs:type_name -> eigen.rm.v1.InteractionPair
-	25, // 2: eigen.rm.v1.AllocateRequest.duration:type_name -> google.protobuf.Duration
-	1,  // 3: eigen.rm.v1.AllocateRequest.isolation:type_name -> eigen.rm.v1.IsolationLevel
-	25, // 4: eigen.rm.v1.AllocateRequest.max_wait:type_name -> google.protobuf.Duration
-	5,  // 5: eigen.rm.v1.AllocateResponse.allocation:type_name -> eigen.rm.v1.Allocation
-	26, // 6: eigen.rm.v1.Allocation.created_at:type_name -> google.protobuf.Timestamp
-	26, // 7: eigen.rm.v1.Allocation.lease_expires_at:type_name -> google.protobuf.Timestamp
-	26, // 8: eigen.rm.v1.Allocation.released_at:type_name -> google.protobuf.Timestamp
-	25, // 9: eigen.rm.v1.Allocation.queued_for:type_name -> google.protobuf.Duration
-	5,  // 10: eigen.rm.v1.ReleaseResponse.allocation:type_name -> eigen.rm.v1.Allocation
-	5,  // 11: eigen.rm.v1.ListAllocationsResponse.allocations:type_name -> eigen.rm.v1.Allocation
-	25, // 12: eigen.rm.v1.RenewLeaseRequest.extend_by:type_name -> google.protobuf.Duration
-	26, // 13: eigen.rm.v1.ReserveRequest.start:type_name -> google.protobuf.Timestamp
-	26, // 14: eigen.rm.v1.ReserveRequest.end:type_name -> google.protobuf.Timestamp
-	26, // 15: eigen.rm.v1.Reservation.start:type_name -> google.protobuf.Timestamp
-	26, // 16: eigen.rm.v1.Reservation.end:type_name -> google.protobuf.Timestamp
-	13, // 17: eigen.rm.v1.ListReservationsResponse.reservations:type_name -> eigen.rm.v1.Reservation
-	26, // 18: eigen.rm.v1.DeviceInfo.calibrated_at:type_name -> google.protobuf.Timestamp
-	18, // 19: eigen.rm.v1.DeviceInfo.qubit_detail:type_name -> eigen.rm.v1.QubitDetail
-	19, // 20: eigen.rm.v1.DeviceInfo.coupler_detail:type_name -> eigen.rm.v1.CouplerDetail
-	26, // 21: eigen.rm.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
-	26, // 22: eigen.rm.v1.Event.time:type_name -> google.protobuf.Timestamp
-	3,  // 23: eigen.rm.v1.ResourceManager.Allocate:input_type -> eigen.rm.v1.AllocateRequest
-	6,  // 24: eigen.rm.v1.ResourceManager.Release:input_type -> eigen.rm.v1.ReleaseRequest
-	8,  // 25: eigen.rm.v1.ResourceManager.GetAllocation:input_type -> eigen.rm.v1.GetAllocationRequest
-	9,  // 26: eigen.rm.v1.ResourceManager.ListAllocations:input_type -> eigen.rm.v1.ListAllocationsRequest
-	11, // 27: eigen.rm.v1.ResourceManager.RenewLease:input_type -> eigen.rm.v1.RenewLeaseRequest
-	12, // 28: eigen.rm.v1.ResourceManager.Reserve:input_type -> eigen.rm.v1.ReserveRequest
-	14, // 29: eigen.rm.v1.ResourceManager.CancelReservation:input_type -> eigen.rm.v1.CancelReservationRequest
-	15, // 30: eigen.rm.v1.ResourceManager.ListReservations:input_type -> eigen.rm.v1.ListReservationsRequest
-	17, // 31: eigen.rm.v1.ResourceManager.GetDevice:input_type -> eigen.rm.v1.GetDeviceRequest
-	21, // 32: eigen.rm.v1.ResourceManager.Status:input_type -> eigen.rm.v1.StatusRequest
-	23, // 33: eigen.rm.v1.ResourceManager.WatchEvents:input_type -> eigen.rm.v1.WatchEventsRequest
-	4,  // 34: eigen.rm.v1.ResourceManager.Allocate:output_type -> eigen.rm.v1.AllocateResponse
-	7,  // 35: eigen.rm.v1.ResourceManager.Release:output_type -> eigen.rm.v1.ReleaseResponse
-	5,  // 36: eigen.rm.v1.ResourceManager.GetAllocation:output_type -> eigen.rm.v1.Allocation
-	10, // 37: eigen.rm.v1.ResourceManager.ListAllocations:output_type -> eigen.rm.v1.ListAllocationsResponse
-	5,  // 38: eigen.rm.v1.ResourceManager.RenewLease:output_type -> eigen.rm.v1.Allocation
-	13, // 39: eigen.rm.v1.ResourceManager.Reserve:output_type -> eigen.rm.v1.Reservation
-	13, // 40: eigen.rm.v1.ResourceManager.CancelReservation:output_type -> eigen.rm.v1.Reservation
-	16, // 41: eigen.rm.v1.ResourceManager.ListReservations:output_type -> eigen.rm.v1.ListReservationsResponse
-	20, // 42: eigen.rm.v1.ResourceManager.GetDevice:output_type -> eigen.rm.v1.DeviceInfo
-	22, // 43: eigen.rm.v1.ResourceManager.Status:output_type -> eigen.rm.v1.StatusResponse
-	24, // 44: eigen.rm.v1.ResourceManager.WatchEvents:output_type -> eigen.rm.v1.Event
-	34, // [34:45] is the sub-list for method output_type
-	23, // [23:34] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	28, // 0: eigen.rm.v1.FleetDevice.staleness:type_name -> google.protobuf.Duration
+	3,  // 1: eigen.rm.v1.ListFleetResponse.devices:type_name -> eigen.rm.v1.FleetDevice
+	0,  // 2: eigen.rm.v1.AllocateRequest.shape:type_name -> eigen.rm.v1.Shape
+	5,  // 3: eigen.rm.v1.AllocateRequest.pairs:type_name -> eigen.rm.v1.InteractionPair
+	28, // 4: eigen.rm.v1.AllocateRequest.duration:type_name -> google.protobuf.Duration
+	1,  // 5: eigen.rm.v1.AllocateRequest.isolation:type_name -> eigen.rm.v1.IsolationLevel
+	28, // 6: eigen.rm.v1.AllocateRequest.max_wait:type_name -> google.protobuf.Duration
+	8,  // 7: eigen.rm.v1.AllocateResponse.allocation:type_name -> eigen.rm.v1.Allocation
+	29, // 8: eigen.rm.v1.Allocation.created_at:type_name -> google.protobuf.Timestamp
+	29, // 9: eigen.rm.v1.Allocation.lease_expires_at:type_name -> google.protobuf.Timestamp
+	29, // 10: eigen.rm.v1.Allocation.released_at:type_name -> google.protobuf.Timestamp
+	28, // 11: eigen.rm.v1.Allocation.queued_for:type_name -> google.protobuf.Duration
+	8,  // 12: eigen.rm.v1.ReleaseResponse.allocation:type_name -> eigen.rm.v1.Allocation
+	8,  // 13: eigen.rm.v1.ListAllocationsResponse.allocations:type_name -> eigen.rm.v1.Allocation
+	28, // 14: eigen.rm.v1.RenewLeaseRequest.extend_by:type_name -> google.protobuf.Duration
+	29, // 15: eigen.rm.v1.ReserveRequest.start:type_name -> google.protobuf.Timestamp
+	29, // 16: eigen.rm.v1.ReserveRequest.end:type_name -> google.protobuf.Timestamp
+	29, // 17: eigen.rm.v1.Reservation.start:type_name -> google.protobuf.Timestamp
+	29, // 18: eigen.rm.v1.Reservation.end:type_name -> google.protobuf.Timestamp
+	16, // 19: eigen.rm.v1.ListReservationsResponse.reservations:type_name -> eigen.rm.v1.Reservation
+	29, // 20: eigen.rm.v1.DeviceInfo.calibrated_at:type_name -> google.protobuf.Timestamp
+	21, // 21: eigen.rm.v1.DeviceInfo.qubit_detail:type_name -> eigen.rm.v1.QubitDetail
+	22, // 22: eigen.rm.v1.DeviceInfo.coupler_detail:type_name -> eigen.rm.v1.CouplerDetail
+	29, // 23: eigen.rm.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
+	29, // 24: eigen.rm.v1.Event.time:type_name -> google.protobuf.Timestamp
+	6,  // 25: eigen.rm.v1.ResourceManager.Allocate:input_type -> eigen.rm.v1.AllocateRequest
+	9,  // 26: eigen.rm.v1.ResourceManager.Release:input_type -> eigen.rm.v1.ReleaseRequest
+	11, // 27: eigen.rm.v1.ResourceManager.GetAllocation:input_type -> eigen.rm.v1.GetAllocationRequest
+	12, // 28: eigen.rm.v1.ResourceManager.ListAllocations:input_type -> eigen.rm.v1.ListAllocationsRequest
+	14, // 29: eigen.rm.v1.ResourceManager.RenewLease:input_type -> eigen.rm.v1.RenewLeaseRequest
+	15, // 30: eigen.rm.v1.ResourceManager.Reserve:input_type -> eigen.rm.v1.ReserveRequest
+	17, // 31: eigen.rm.v1.ResourceManager.CancelReservation:input_type -> eigen.rm.v1.CancelReservationRequest
+	18, // 32: eigen.rm.v1.ResourceManager.ListReservations:input_type -> eigen.rm.v1.ListReservationsRequest
+	20, // 33: eigen.rm.v1.ResourceManager.GetDevice:input_type -> eigen.rm.v1.GetDeviceRequest
+	24, // 34: eigen.rm.v1.ResourceManager.Status:input_type -> eigen.rm.v1.StatusRequest
+	26, // 35: eigen.rm.v1.ResourceManager.WatchEvents:input_type -> eigen.rm.v1.WatchEventsRequest
+	2,  // 36: eigen.rm.v1.ResourceManager.ListFleet:input_type -> eigen.rm.v1.ListFleetRequest
+	7,  // 37: eigen.rm.v1.ResourceManager.Allocate:output_type -> eigen.rm.v1.AllocateResponse
+	10, // 38: eigen.rm.v1.ResourceManager.Release:output_type -> eigen.rm.v1.ReleaseResponse
+	8,  // 39: eigen.rm.v1.ResourceManager.GetAllocation:output_type -> eigen.rm.v1.Allocation
+	13, // 40: eigen.rm.v1.ResourceManager.ListAllocations:output_type -> eigen.rm.v1.ListAllocationsResponse
+	8,  // 41: eigen.rm.v1.ResourceManager.RenewLease:output_type -> eigen.rm.v1.Allocation
+	16, // 42: eigen.rm.v1.ResourceManager.Reserve:output_type -> eigen.rm.v1.Reservation
+	16, // 43: eigen.rm.v1.ResourceManager.CancelReservation:output_type -> eigen.rm.v1.Reservation
+	19, // 44: eigen.rm.v1.ResourceManager.ListReservations:output_type -> eigen.rm.v1.ListReservationsResponse
+	23, // 45: eigen.rm.v1.ResourceManager.GetDevice:output_type -> eigen.rm.v1.DeviceInfo
+	25, // 46: eigen.rm.v1.ResourceManager.Status:output_type -> eigen.rm.v1.StatusResponse
+	27, // 47: eigen.rm.v1.ResourceManager.WatchEvents:output_type -> eigen.rm.v1.Event
+	4,  // 48: eigen.rm.v1.ResourceManager.ListFleet:output_type -> eigen.rm.v1.ListFleetResponse
+	37, // [37:49] is the sub-list for method output_type
+	25, // [25:37] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_rm_v1_rm_proto_init() }
@@ -2232,14 +2525,14 @@ func file_rm_v1_rm_proto_init() {
 	if File_rm_v1_rm_proto != nil {
 		return
 	}
-	file_rm_v1_rm_proto_msgTypes[1].OneofWrappers = []any{}
+	file_rm_v1_rm_proto_msgTypes[4].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rm_v1_rm_proto_rawDesc), len(file_rm_v1_rm_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   23,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

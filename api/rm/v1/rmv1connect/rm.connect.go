@@ -68,6 +68,9 @@ const (
 	// ResourceManagerWatchEventsProcedure is the fully-qualified name of the ResourceManager's
 	// WatchEvents RPC.
 	ResourceManagerWatchEventsProcedure = "/eigen.rm.v1.ResourceManager/WatchEvents"
+	// ResourceManagerListFleetProcedure is the fully-qualified name of the ResourceManager's ListFleet
+	// RPC.
+	ResourceManagerListFleetProcedure = "/eigen.rm.v1.ResourceManager/ListFleet"
 )
 
 // ResourceManagerClient is a client for the eigen.rm.v1.ResourceManager service.
@@ -94,6 +97,8 @@ type ResourceManagerClient interface {
 	Status(context.Context, *connect.Request[v1.StatusRequest]) (*connect.Response[v1.StatusResponse], error)
 	// Events as they happen (allocations, releases, lease expiries, calibrations, faults).
 	WatchEvents(context.Context, *connect.Request[v1.WatchEventsRequest]) (*connect.ServerStreamForClient[v1.Event], error)
+	// The fleet as this controller sees it over MQTT (itself included).
+	ListFleet(context.Context, *connect.Request[v1.ListFleetRequest]) (*connect.Response[v1.ListFleetResponse], error)
 }
 
 // NewResourceManagerClient constructs a client for the eigen.rm.v1.ResourceManager service. By
@@ -173,6 +178,12 @@ func NewResourceManagerClient(httpClient connect.HTTPClient, baseURL string, opt
 			connect.WithSchema(resourceManagerMethods.ByName("WatchEvents")),
 			connect.WithClientOptions(opts...),
 		),
+		listFleet: connect.NewClient[v1.ListFleetRequest, v1.ListFleetResponse](
+			httpClient,
+			baseURL+ResourceManagerListFleetProcedure,
+			connect.WithSchema(resourceManagerMethods.ByName("ListFleet")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -189,6 +200,7 @@ type resourceManagerClient struct {
 	getDevice         *connect.Client[v1.GetDeviceRequest, v1.DeviceInfo]
 	status            *connect.Client[v1.StatusRequest, v1.StatusResponse]
 	watchEvents       *connect.Client[v1.WatchEventsRequest, v1.Event]
+	listFleet         *connect.Client[v1.ListFleetRequest, v1.ListFleetResponse]
 }
 
 // Allocate calls eigen.rm.v1.ResourceManager.Allocate.
@@ -246,6 +258,11 @@ func (c *resourceManagerClient) WatchEvents(ctx context.Context, req *connect.Re
 	return c.watchEvents.CallServerStream(ctx, req)
 }
 
+// ListFleet calls eigen.rm.v1.ResourceManager.ListFleet.
+func (c *resourceManagerClient) ListFleet(ctx context.Context, req *connect.Request[v1.ListFleetRequest]) (*connect.Response[v1.ListFleetResponse], error) {
+	return c.listFleet.CallUnary(ctx, req)
+}
+
 // ResourceManagerHandler is an implementation of the eigen.rm.v1.ResourceManager service.
 type ResourceManagerHandler interface {
 	// Allocate physical qubits to a task. Idempotent on (tenant, idempotency_key):
@@ -270,6 +287,8 @@ type ResourceManagerHandler interface {
 	Status(context.Context, *connect.Request[v1.StatusRequest]) (*connect.Response[v1.StatusResponse], error)
 	// Events as they happen (allocations, releases, lease expiries, calibrations, faults).
 	WatchEvents(context.Context, *connect.Request[v1.WatchEventsRequest], *connect.ServerStream[v1.Event]) error
+	// The fleet as this controller sees it over MQTT (itself included).
+	ListFleet(context.Context, *connect.Request[v1.ListFleetRequest]) (*connect.Response[v1.ListFleetResponse], error)
 }
 
 // NewResourceManagerHandler builds an HTTP handler from the service implementation. It returns the
@@ -345,6 +364,12 @@ func NewResourceManagerHandler(svc ResourceManagerHandler, opts ...connect.Handl
 		connect.WithSchema(resourceManagerMethods.ByName("WatchEvents")),
 		connect.WithHandlerOptions(opts...),
 	)
+	resourceManagerListFleetHandler := connect.NewUnaryHandler(
+		ResourceManagerListFleetProcedure,
+		svc.ListFleet,
+		connect.WithSchema(resourceManagerMethods.ByName("ListFleet")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/eigen.rm.v1.ResourceManager/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ResourceManagerAllocateProcedure:
@@ -369,6 +394,8 @@ func NewResourceManagerHandler(svc ResourceManagerHandler, opts ...connect.Handl
 			resourceManagerStatusHandler.ServeHTTP(w, r)
 		case ResourceManagerWatchEventsProcedure:
 			resourceManagerWatchEventsHandler.ServeHTTP(w, r)
+		case ResourceManagerListFleetProcedure:
+			resourceManagerListFleetHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -420,4 +447,8 @@ func (UnimplementedResourceManagerHandler) Status(context.Context, *connect.Requ
 
 func (UnimplementedResourceManagerHandler) WatchEvents(context.Context, *connect.Request[v1.WatchEventsRequest], *connect.ServerStream[v1.Event]) error {
 	return connect.NewError(connect.CodeUnimplemented, errors.New("eigen.rm.v1.ResourceManager.WatchEvents is not implemented"))
+}
+
+func (UnimplementedResourceManagerHandler) ListFleet(context.Context, *connect.Request[v1.ListFleetRequest]) (*connect.Response[v1.ListFleetResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("eigen.rm.v1.ResourceManager.ListFleet is not implemented"))
 }
