@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	rmv1 "github.com/eigen-os/rm/api/rm/v1"
 	"github.com/eigen-os/rm/api/rm/v1/rmv1connect"
@@ -121,5 +124,78 @@ func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 			t.Fatalf("timed out after %s waiting until %s", d, what)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestRebalanceMovesQueuedTask fills one device, queues a request there,
+// and checks that the rebalancer moves it to the idle peer: the waiting
+// caller gets a grant on the other device; the running task stays.
+func TestRebalanceMovesQueuedTask(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process fleet test skipped in -short mode")
+	}
+	bin := buildRMD(t)
+	broker := freePort(t)
+	conf := filepath.Join(t.TempDir(), "rm.yaml")
+	os.WriteFile(conf, []byte("resource_manager:\n  load_balancing:\n    rebalance_interval: \"1s\"\n    algorithm: least_loaded\n"), 0o644)
+	var clients []rmv1connect.ResourceManagerClient
+	var names []string
+	ctx := context.Background()
+	start := func(dev string) {
+		addr := freePort(t)
+		d := startRMD(t, bin, addr, t.TempDir(), "--device", dev, "--mqtt", broker, "--config", conf, "--isolation", "none")
+		t.Cleanup(d.kill)
+		c := rmv1connect.NewResourceManagerClient(http.DefaultClient, "http://"+addr)
+		clients = append(clients, c)
+		st, err := c.Status(ctx, connect.NewRequest(&rmv1.StatusRequest{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, st.Msg.Device)
+	}
+	start("synthetic:heavyhex-27@1")
+	// Fill the device with a running task.
+	big, err := clients[0].Allocate(ctx, connect.NewRequest(&rmv1.AllocateRequest{Qubits: 20, Shape: rmv1.Shape_SHAPE_NONE,
+		Duration: durationpb.New(time.Hour)}))
+	if err != nil {
+		t.Fatalf("filling: %v", err)
+	}
+	// A request that does not fit waits in its queue...
+	type result struct {
+		resp *connect.Response[rmv1.AllocateResponse]
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		r, err := clients[0].Allocate(ctx, connect.NewRequest(&rmv1.AllocateRequest{Qubits: 15, Shape: rmv1.Shape_SHAPE_NONE,
+			MaxWait: durationpb.New(25 * time.Second), IdempotencyKey: "moved-1"}))
+		done <- result{r, err}
+	}()
+	waitUntil(t, 10*time.Second, "the request is queued", func() bool {
+		st, err := clients[0].Status(ctx, connect.NewRequest(&rmv1.StatusRequest{}))
+		return err == nil && st.Msg.QueuedRequests == 1
+	})
+	// ...until an idle peer joins: the rebalancer moves it there.
+	start("synthetic:heavyhex-27@2")
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the queued request was not moved")
+	}
+	if r.err != nil {
+		t.Fatalf("queued request: %v", r.err)
+	}
+	if r.resp.Msg.Allocation.Device != names[1] {
+		t.Fatalf("granted on %s, want it moved to %s", r.resp.Msg.Allocation.Device, names[1])
+	}
+	fl, err := clients[0].ListFleet(ctx, connect.NewRequest(&rmv1.ListFleetRequest{}))
+	if err != nil || fl.Msg.Plan == nil {
+		t.Fatalf("no rebalance plan visible: %v", err)
+	}
+	// The running task did not move.
+	got, err := clients[0].GetAllocation(ctx, connect.NewRequest(&rmv1.GetAllocationRequest{Id: big.Msg.Allocation.Id}))
+	if err != nil || got.Msg.State != "active" {
+		t.Fatalf("running task: %v %+v", err, got)
 	}
 }

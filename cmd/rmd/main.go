@@ -198,6 +198,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 		defer node.Close()
 		fleet.Node = node
 		ctl.OnChange(node.StateChanged)
+		go rebalance(ctx, cfg, ctl, fleet, log)
 	}
 	scheme := "http"
 	if cfg.Server.TLSCert != "" {
@@ -255,4 +256,63 @@ func startFleet(ctx context.Context, cfg config.Config, ctl *controller.Controll
 		mc.TLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
 	return mqtt.Start(ctx, mc, ctl.FleetAdapter(endpoint))
+}
+
+// rebalance runs the rebalancer: every load_balancing.rebalance_interval it
+// scores the fleet's imbalance (rm_load_imbalance_score), plans moves of
+// this controller's queued (never running) tasks to less loaded peers, and,
+// when load balancing is enabled and the imbalance is above the threshold,
+// forwards them there. The plan is visible through ListFleet.
+func rebalance(ctx context.Context, cfg config.Config, ctl *controller.Controller, fleet *server.Federation, log *slog.Logger) {
+	pol := balance.PolicyFromConfig(cfg, ctl.DeviceID())
+	self := ctl.DeviceID()
+	r := &balance.Rebalancer{Interval: cfg.LoadBalancing.RebalanceInterval.D(), Policy: pol,
+		Snapshot: func() ([]balance.Candidate, []balance.Task) {
+			peers := fleet.Node.Fleet()
+			var loads []float64
+			for _, p := range peers {
+				if p.Online {
+					loads = append(loads, p.Load)
+				}
+			}
+			ctl.Metrics().LoadImbalanceScore.Set(balance.Imbalance(loads))
+			var tasks []balance.Task
+			if cfg.LoadBalancing.Enabled {
+				for _, q := range ctl.QueuedTasks() {
+					need, _ := server.NeedOf(q.Params)
+					tasks = append(tasks, balance.Task{ID: q.ID, Device: self, Need: need, Tenant: q.Tenant, Key: q.Key, Queued: q.Waiting})
+				}
+			}
+			return balance.FromPeers(peers), tasks
+		},
+		Execute: func(ctx context.Context, m balance.Move) error {
+			err := ctl.MoveQueued(ctx, m.TaskID, func(ctx context.Context, t controller.QueuedTask) (controller.RemoteGrant, error) {
+				_, fr := server.NeedOf(t.Params)
+				fr.Tenant, fr.Key = t.Tenant, t.Key
+				resp, err := fleet.Node.ForwardFirst(ctx, []string{m.To}, fr)
+				if err != nil || !resp.OK {
+					return controller.RemoteGrant{}, fmt.Errorf("forward to %s: %v %s", m.To, err, resp.Message)
+				}
+				return controller.RemoteGrant{ID: resp.AllocationID, Device: resp.Device, Qubits: resp.Qubits, ESP: resp.ESP,
+					Swaps: resp.Swaps, LeaseEnd: time.UnixMilli(resp.LeaseEndMs)}, nil
+			})
+			if errors.Is(err, controller.ErrNotQueued) {
+				// Withdraw a grant nobody waits for any more.
+				_ = fleet.Node.Command(ctx, m.To, mqtt.Command{Kind: mqtt.CmdCancel, Tenant: m.Tenant, Key: m.Key})
+			}
+			if err == nil {
+				ctl.Metrics().RebalanceOperations.Inc()
+			}
+			return err
+		},
+		Report: func(p balance.Plan, errs []error) {
+			fleet.SetPlan(server.PlanToProto(p, errs, cfg.LoadBalancing.Enabled))
+			if len(p.Moves) > 0 {
+				log.Info("rebalance", "imbalance", p.Imbalance, "after", p.After, "moves", len(p.Moves))
+			}
+		},
+	}
+	if err := r.Run(ctx); err != nil && ctx.Err() == nil {
+		log.Error("rebalancer stopped", "err", err)
+	}
 }

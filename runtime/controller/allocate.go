@@ -26,6 +26,9 @@ type AllocateParams struct {
 	// when set (the request's isolation level).
 	Spatial  *bool
 	Temporal *bool
+	// Preferred and Excluded devices of the fleet (for the balancer and
+	// for rebalancing a queued request).
+	Preferred, Excluded []string
 }
 
 // Grant is an allocation with how it was obtained.
@@ -35,6 +38,9 @@ type Grant struct {
 	Replayed   bool
 	QueuedFor  time.Duration
 	Buffer     int
+	// Remote is set when the grant was made by another device's controller
+	// (a queued request moved there by rebalancing): nothing is held here.
+	Remote bool
 }
 
 // waiter is a queued request.
@@ -457,7 +463,7 @@ func (c *Controller) bufferQubits(qubits []int, d int) int {
 // failure to bind is logged: the allocation is durable, and the next
 // reconciliation (or the device's return) binds it.
 func (c *Controller) afterGrant(ctx context.Context, g *Grant) {
-	if g.Replayed {
+	if g.Replayed || g.Remote {
 		return
 	}
 	a := g.Allocation

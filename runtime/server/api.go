@@ -84,7 +84,8 @@ func invalid(format string, args ...any) error {
 
 // requestFromProto validates and converts an AllocateRequest.
 func requestFromProto(m *rmv1.AllocateRequest) (controller.AllocateParams, error) {
-	p := controller.AllocateParams{TaskID: m.TaskId, IdempotencyKey: m.IdempotencyKey, Priority: int(m.Priority)}
+	p := controller.AllocateParams{TaskID: m.TaskId, IdempotencyKey: m.IdempotencyKey, Priority: int(m.Priority),
+		Preferred: m.PreferredDevices, Excluded: m.ExcludedDevices}
 	if m.Qubits > MaxQubits {
 		return p, invalid("qubits: %d is more than any device has (at most %d)", m.Qubits, MaxQubits)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -33,6 +32,7 @@ type Federation struct {
 	// forwarded remembers grants made elsewhere for this API's clients, so
 	// that a Release here withdraws them at their owner.
 	forwarded map[string]forwardedGrant
+	plan      *rmv1.RebalancePlan
 }
 
 type forwardedGrant struct {
@@ -82,11 +82,12 @@ func (f *Federation) route(p controller.AllocateParams, pre, exc []string) ([]st
 	}
 	order, err := f.Balancer.Select(need, cands)
 	if err != nil {
-		var nc *balance.NoCandidateError
-		if errors.As(err, &nc) && len(pre)+len(exc) > 0 {
-			return nil, invalid("no device of the fleet fits the request's device constraints: %v", err)
+		for _, d := range exc {
+			if d == f.Local {
+				return nil, connect.NewError(connect.CodeResourceExhausted, fmt.Errorf("no device of the fleet can take the request now: %v", err))
+			}
 		}
-		return nil, nil // let the local controller answer with its own reason
+		return nil, nil // the local controller answers (or queues) with its own reason
 	}
 	if len(order) == 0 || order[0] == f.Local {
 		return nil, nil
@@ -195,6 +196,40 @@ func (s *API) ListFleet(ctx context.Context, req *connect.Request[rmv1.ListFleet
 		out.Devices = append(out.Devices, d)
 	}
 	out.Imbalance = balance.Imbalance(loads)
+	out.Plan = s.fleet.lastPlan()
 	s.c.Metrics().LoadImbalanceScore.Set(out.Imbalance)
 	return connect.NewResponse(out), nil
+}
+
+// SetPlan records the last rebalance plan for ListFleet.
+func (f *Federation) SetPlan(p *rmv1.RebalancePlan) {
+	f.mu.Lock()
+	f.plan = p
+	f.mu.Unlock()
+}
+
+func (f *Federation) lastPlan() *rmv1.RebalancePlan {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.plan
+}
+
+// NeedOf describes allocation parameters for the balancer and for a
+// forwarded request.
+func NeedOf(p controller.AllocateParams) (balance.Need, mqtt.ForwardRequest) {
+	return needFromParams(p, nil, nil)
+}
+
+// PlanToProto converts a rebalance plan and the outcome of its moves.
+func PlanToProto(p balance.Plan, errs []error, executed bool) *rmv1.RebalancePlan {
+	out := &rmv1.RebalancePlan{Time: timestamppb.Now(), Imbalance: p.Imbalance, After: p.After, Threshold: p.Threshold,
+		Note: p.Note, Executed: executed}
+	for i, m := range p.Moves {
+		mv := &rmv1.RebalanceMove{TaskId: m.TaskID, From: m.From, To: m.To, Tenant: m.Tenant, Qubits: uint32(m.Qubits), PredictedEsp: m.ESP}
+		if i < len(errs) && errs[i] != nil {
+			mv.Error = errs[i].Error()
+		}
+		out.Moves = append(out.Moves, mv)
+	}
+	return out
 }

@@ -346,7 +346,9 @@ type ListFleetResponse struct {
 	// Load imbalance across the online devices (rm_load_imbalance_score).
 	Imbalance float64 `protobuf:"fixed64,2,opt,name=imbalance,proto3" json:"imbalance,omitempty"`
 	// False when this controller does not federate.
-	Federated     bool `protobuf:"varint,3,opt,name=federated,proto3" json:"federated,omitempty"`
+	Federated bool `protobuf:"varint,3,opt,name=federated,proto3" json:"federated,omitempty"`
+	// The last rebalance plan (every load_balancing.rebalance_interval).
+	Plan          *RebalancePlan `protobuf:"bytes,4,opt,name=plan,proto3" json:"plan,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -402,6 +404,199 @@ func (x *ListFleetResponse) GetFederated() bool {
 	return false
 }
 
+func (x *ListFleetResponse) GetPlan() *RebalancePlan {
+	if x != nil {
+		return x.Plan
+	}
+	return nil
+}
+
+type RebalanceMove struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	TaskId       string                 `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	From         string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	To           string                 `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
+	Tenant       string                 `protobuf:"bytes,4,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Qubits       uint32                 `protobuf:"varint,5,opt,name=qubits,proto3" json:"qubits,omitempty"`
+	PredictedEsp float64                `protobuf:"fixed64,6,opt,name=predicted_esp,json=predictedEsp,proto3" json:"predicted_esp,omitempty"`
+	// Empty when the move was carried out; else why it failed.
+	Error         string `protobuf:"bytes,7,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RebalanceMove) Reset() {
+	*x = RebalanceMove{}
+	mi := &file_rm_v1_rm_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RebalanceMove) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RebalanceMove) ProtoMessage() {}
+
+func (x *RebalanceMove) ProtoReflect() protoreflect.Message {
+	mi := &file_rm_v1_rm_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RebalanceMove.ProtoReflect.Descriptor instead.
+func (*RebalanceMove) Descriptor() ([]byte, []int) {
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RebalanceMove) GetTaskId() string {
+	if x != nil {
+		return x.TaskId
+	}
+	return ""
+}
+
+func (x *RebalanceMove) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *RebalanceMove) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *RebalanceMove) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *RebalanceMove) GetQubits() uint32 {
+	if x != nil {
+		return x.Qubits
+	}
+	return 0
+}
+
+func (x *RebalanceMove) GetPredictedEsp() float64 {
+	if x != nil {
+		return x.PredictedEsp
+	}
+	return 0
+}
+
+func (x *RebalanceMove) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+type RebalancePlan struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Time      *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	Imbalance float64                `protobuf:"fixed64,2,opt,name=imbalance,proto3" json:"imbalance,omitempty"`
+	After     float64                `protobuf:"fixed64,3,opt,name=after,proto3" json:"after,omitempty"`
+	Threshold float64                `protobuf:"fixed64,4,opt,name=threshold,proto3" json:"threshold,omitempty"`
+	Note      string                 `protobuf:"bytes,5,opt,name=note,proto3" json:"note,omitempty"`
+	Moves     []*RebalanceMove       `protobuf:"bytes,6,rep,name=moves,proto3" json:"moves,omitempty"`
+	// Moves are carried out only when load balancing is enabled.
+	Executed      bool `protobuf:"varint,7,opt,name=executed,proto3" json:"executed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RebalancePlan) Reset() {
+	*x = RebalancePlan{}
+	mi := &file_rm_v1_rm_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RebalancePlan) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RebalancePlan) ProtoMessage() {}
+
+func (x *RebalancePlan) ProtoReflect() protoreflect.Message {
+	mi := &file_rm_v1_rm_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RebalancePlan.ProtoReflect.Descriptor instead.
+func (*RebalancePlan) Descriptor() ([]byte, []int) {
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RebalancePlan) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *RebalancePlan) GetImbalance() float64 {
+	if x != nil {
+		return x.Imbalance
+	}
+	return 0
+}
+
+func (x *RebalancePlan) GetAfter() float64 {
+	if x != nil {
+		return x.After
+	}
+	return 0
+}
+
+func (x *RebalancePlan) GetThreshold() float64 {
+	if x != nil {
+		return x.Threshold
+	}
+	return 0
+}
+
+func (x *RebalancePlan) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *RebalancePlan) GetMoves() []*RebalanceMove {
+	if x != nil {
+		return x.Moves
+	}
+	return nil
+}
+
+func (x *RebalancePlan) GetExecuted() bool {
+	if x != nil {
+		return x.Executed
+	}
+	return false
+}
+
 // One edge of an interaction graph: logical qubits a and b with count 2-qubit gates.
 type InteractionPair struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -414,7 +609,7 @@ type InteractionPair struct {
 
 func (x *InteractionPair) Reset() {
 	*x = InteractionPair{}
-	mi := &file_rm_v1_rm_proto_msgTypes[3]
+	mi := &file_rm_v1_rm_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -426,7 +621,7 @@ func (x *InteractionPair) String() string {
 func (*InteractionPair) ProtoMessage() {}
 
 func (x *InteractionPair) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[3]
+	mi := &file_rm_v1_rm_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -439,7 +634,7 @@ func (x *InteractionPair) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InteractionPair.ProtoReflect.Descriptor instead.
 func (*InteractionPair) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{3}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *InteractionPair) GetA() uint32 {
@@ -497,7 +692,7 @@ type AllocateRequest struct {
 
 func (x *AllocateRequest) Reset() {
 	*x = AllocateRequest{}
-	mi := &file_rm_v1_rm_proto_msgTypes[4]
+	mi := &file_rm_v1_rm_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -509,7 +704,7 @@ func (x *AllocateRequest) String() string {
 func (*AllocateRequest) ProtoMessage() {}
 
 func (x *AllocateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[4]
+	mi := &file_rm_v1_rm_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -522,7 +717,7 @@ func (x *AllocateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocateRequest.ProtoReflect.Descriptor instead.
 func (*AllocateRequest) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{4}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AllocateRequest) GetTaskId() string {
@@ -662,7 +857,7 @@ type AllocateResponse struct {
 
 func (x *AllocateResponse) Reset() {
 	*x = AllocateResponse{}
-	mi := &file_rm_v1_rm_proto_msgTypes[5]
+	mi := &file_rm_v1_rm_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -674,7 +869,7 @@ func (x *AllocateResponse) String() string {
 func (*AllocateResponse) ProtoMessage() {}
 
 func (x *AllocateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[5]
+	mi := &file_rm_v1_rm_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -687,7 +882,7 @@ func (x *AllocateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocateResponse.ProtoReflect.Descriptor instead.
 func (*AllocateResponse) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{5}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AllocateResponse) GetAllocation() *Allocation {
@@ -731,7 +926,7 @@ type Allocation struct {
 
 func (x *Allocation) Reset() {
 	*x = Allocation{}
-	mi := &file_rm_v1_rm_proto_msgTypes[6]
+	mi := &file_rm_v1_rm_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -743,7 +938,7 @@ func (x *Allocation) String() string {
 func (*Allocation) ProtoMessage() {}
 
 func (x *Allocation) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[6]
+	mi := &file_rm_v1_rm_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -756,7 +951,7 @@ func (x *Allocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Allocation.ProtoReflect.Descriptor instead.
 func (*Allocation) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{6}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Allocation) GetId() string {
@@ -894,7 +1089,7 @@ type ReleaseRequest struct {
 
 func (x *ReleaseRequest) Reset() {
 	*x = ReleaseRequest{}
-	mi := &file_rm_v1_rm_proto_msgTypes[7]
+	mi := &file_rm_v1_rm_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -906,7 +1101,7 @@ func (x *ReleaseRequest) String() string {
 func (*ReleaseRequest) ProtoMessage() {}
 
 func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[7]
+	mi := &file_rm_v1_rm_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -919,7 +1114,7 @@ func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseRequest) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{7}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ReleaseRequest) GetId() string {
@@ -940,7 +1135,7 @@ type ReleaseResponse struct {
 
 func (x *ReleaseResponse) Reset() {
 	*x = ReleaseResponse{}
-	mi := &file_rm_v1_rm_proto_msgTypes[8]
+	mi := &file_rm_v1_rm_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -952,7 +1147,7 @@ func (x *ReleaseResponse) String() string {
 func (*ReleaseResponse) ProtoMessage() {}
 
 func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[8]
+	mi := &file_rm_v1_rm_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -965,7 +1160,7 @@ func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseResponse) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{8}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ReleaseResponse) GetAllocation() *Allocation {
@@ -991,7 +1186,7 @@ type GetAllocationRequest struct {
 
 func (x *GetAllocationRequest) Reset() {
 	*x = GetAllocationRequest{}
-	mi := &file_rm_v1_rm_proto_msgTypes[9]
+	mi := &file_rm_v1_rm_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1003,7 +1198,7 @@ func (x *GetAllocationRequest) String() string {
 func (*GetAllocationRequest) ProtoMessage() {}
 
 func (x *GetAllocationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[9]
+	mi := &file_rm_v1_rm_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1016,7 +1211,7 @@ func (x *GetAllocationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAllocationRequest.ProtoReflect.Descriptor instead.
 func (*GetAllocationRequest) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{9}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetAllocationRequest) GetId() string {
@@ -1038,7 +1233,7 @@ type ListAllocationsRequest struct {
 
 func (x *ListAllocationsRequest) Reset() {
 	*x = ListAllocationsRequest{}
-	mi := &file_rm_v1_rm_proto_msgTypes[10]
+	mi := &file_rm_v1_rm_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1050,7 +1245,7 @@ func (x *ListAllocationsRequest) String() string {
 func (*ListAllocationsRequest) ProtoMessage() {}
 
 func (x *ListAllocationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[10]
+	mi := &file_rm_v1_rm_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1063,7 +1258,7 @@ func (x *ListAllocationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAllocationsRequest.ProtoReflect.Descriptor instead.
 func (*ListAllocationsRequest) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{10}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListAllocationsRequest) GetIncludeInactive() bool {
@@ -1089,7 +1284,7 @@ type ListAllocationsResponse struct {
 
 func (x *ListAllocationsResponse) Reset() {
 	*x = ListAllocationsResponse{}
-	mi := &file_rm_v1_rm_proto_msgTypes[11]
+	mi := &file_rm_v1_rm_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1101,7 +1296,7 @@ func (x *ListAllocationsResponse) String() string {
 func (*ListAllocationsResponse) ProtoMessage() {}
 
 func (x *ListAllocationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[11]
+	mi := &file_rm_v1_rm_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1114,7 +1309,7 @@ func (x *ListAllocationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAllocationsResponse.ProtoReflect.Descriptor instead.
 func (*ListAllocationsResponse) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{11}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListAllocationsResponse) GetAllocations() []*Allocation {
@@ -1134,7 +1329,7 @@ type RenewLeaseRequest struct {
 
 func (x *RenewLeaseRequest) Reset() {
 	*x = RenewLeaseRequest{}
-	mi := &file_rm_v1_rm_proto_msgTypes[12]
+	mi := &file_rm_v1_rm_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1146,7 +1341,7 @@ func (x *RenewLeaseRequest) String() string {
 func (*RenewLeaseRequest) ProtoMessage() {}
 
 func (x *RenewLeaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[12]
+	mi := &file_rm_v1_rm_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1159,7 +1354,7 @@ func (x *RenewLeaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewLeaseRequest.ProtoReflect.Descriptor instead.
 func (*RenewLeaseRequest) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{12}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RenewLeaseRequest) GetId() string {
@@ -1191,7 +1386,7 @@ type ReserveRequest struct {
 
 func (x *ReserveRequest) Reset() {
 	*x = ReserveRequest{}
-	mi := &file_rm_v1_rm_proto_msgTypes[13]
+	mi := &file_rm_v1_rm_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1203,7 +1398,7 @@ func (x *ReserveRequest) String() string {
 func (*ReserveRequest) ProtoMessage() {}
 
 func (x *ReserveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[13]
+	mi := &file_rm_v1_rm_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1216,7 +1411,7 @@ func (x *ReserveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveRequest.ProtoReflect.Descriptor instead.
 func (*ReserveRequest) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{13}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ReserveRequest) GetTenant() string {
@@ -1277,7 +1472,7 @@ type Reservation struct {
 
 func (x *Reservation) Reset() {
 	*x = Reservation{}
-	mi := &file_rm_v1_rm_proto_msgTypes[14]
+	mi := &file_rm_v1_rm_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1289,7 +1484,7 @@ func (x *Reservation) String() string {
 func (*Reservation) ProtoMessage() {}
 
 func (x *Reservation) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[14]
+	mi := &file_rm_v1_rm_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1302,7 +1497,7 @@ func (x *Reservation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reservation.ProtoReflect.Descriptor instead.
 func (*Reservation) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{14}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Reservation) GetId() string {
@@ -1370,7 +1565,7 @@ type CancelReservationRequest struct {
 
 func (x *CancelReservationRequest) Reset() {
 	*x = CancelReservationRequest{}
-	mi := &file_rm_v1_rm_proto_msgTypes[15]
+	mi := &file_rm_v1_rm_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1382,7 +1577,7 @@ func (x *CancelReservationRequest) String() string {
 func (*CancelReservationRequest) ProtoMessage() {}
 
 func (x *CancelReservationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[15]
+	mi := &file_rm_v1_rm_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1395,7 +1590,7 @@ func (x *CancelReservationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelReservationRequest.ProtoReflect.Descriptor instead.
 func (*CancelReservationRequest) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{15}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CancelReservationRequest) GetId() string {
@@ -1414,7 +1609,7 @@ type ListReservationsRequest struct {
 
 func (x *ListReservationsRequest) Reset() {
 	*x = ListReservationsRequest{}
-	mi := &file_rm_v1_rm_proto_msgTypes[16]
+	mi := &file_rm_v1_rm_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1426,7 +1621,7 @@ func (x *ListReservationsRequest) String() string {
 func (*ListReservationsRequest) ProtoMessage() {}
 
 func (x *ListReservationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[16]
+	mi := &file_rm_v1_rm_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1439,7 +1634,7 @@ func (x *ListReservationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReservationsRequest.ProtoReflect.Descriptor instead.
 func (*ListReservationsRequest) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{16}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListReservationsRequest) GetIncludePast() bool {
@@ -1458,7 +1653,7 @@ type ListReservationsResponse struct {
 
 func (x *ListReservationsResponse) Reset() {
 	*x = ListReservationsResponse{}
-	mi := &file_rm_v1_rm_proto_msgTypes[17]
+	mi := &file_rm_v1_rm_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1470,7 +1665,7 @@ func (x *ListReservationsResponse) String() string {
 func (*ListReservationsResponse) ProtoMessage() {}
 
 func (x *ListReservationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[17]
+	mi := &file_rm_v1_rm_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1483,7 +1678,7 @@ func (x *ListReservationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReservationsResponse.ProtoReflect.Descriptor instead.
 func (*ListReservationsResponse) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{17}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListReservationsResponse) GetReservations() []*Reservation {
@@ -1503,7 +1698,7 @@ type GetDeviceRequest struct {
 
 func (x *GetDeviceRequest) Reset() {
 	*x = GetDeviceRequest{}
-	mi := &file_rm_v1_rm_proto_msgTypes[18]
+	mi := &file_rm_v1_rm_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1515,7 +1710,7 @@ func (x *GetDeviceRequest) String() string {
 func (*GetDeviceRequest) ProtoMessage() {}
 
 func (x *GetDeviceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[18]
+	mi := &file_rm_v1_rm_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1528,7 +1723,7 @@ func (x *GetDeviceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeviceRequest.ProtoReflect.Descriptor instead.
 func (*GetDeviceRequest) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{18}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetDeviceRequest) GetDetail() bool {
@@ -1555,7 +1750,7 @@ type QubitDetail struct {
 
 func (x *QubitDetail) Reset() {
 	*x = QubitDetail{}
-	mi := &file_rm_v1_rm_proto_msgTypes[19]
+	mi := &file_rm_v1_rm_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1567,7 +1762,7 @@ func (x *QubitDetail) String() string {
 func (*QubitDetail) ProtoMessage() {}
 
 func (x *QubitDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[19]
+	mi := &file_rm_v1_rm_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1580,7 +1775,7 @@ func (x *QubitDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QubitDetail.ProtoReflect.Descriptor instead.
 func (*QubitDetail) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{19}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *QubitDetail) GetIndex() uint32 {
@@ -1660,7 +1855,7 @@ type CouplerDetail struct {
 
 func (x *CouplerDetail) Reset() {
 	*x = CouplerDetail{}
-	mi := &file_rm_v1_rm_proto_msgTypes[20]
+	mi := &file_rm_v1_rm_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1672,7 +1867,7 @@ func (x *CouplerDetail) String() string {
 func (*CouplerDetail) ProtoMessage() {}
 
 func (x *CouplerDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[20]
+	mi := &file_rm_v1_rm_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1685,7 +1880,7 @@ func (x *CouplerDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CouplerDetail.ProtoReflect.Descriptor instead.
 func (*CouplerDetail) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{20}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CouplerDetail) GetA() uint32 {
@@ -1753,7 +1948,7 @@ type DeviceInfo struct {
 
 func (x *DeviceInfo) Reset() {
 	*x = DeviceInfo{}
-	mi := &file_rm_v1_rm_proto_msgTypes[21]
+	mi := &file_rm_v1_rm_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1765,7 +1960,7 @@ func (x *DeviceInfo) String() string {
 func (*DeviceInfo) ProtoMessage() {}
 
 func (x *DeviceInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[21]
+	mi := &file_rm_v1_rm_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1778,7 +1973,7 @@ func (x *DeviceInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceInfo.ProtoReflect.Descriptor instead.
 func (*DeviceInfo) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{21}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DeviceInfo) GetName() string {
@@ -1894,7 +2089,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_rm_v1_rm_proto_msgTypes[22]
+	mi := &file_rm_v1_rm_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1906,7 +2101,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[22]
+	mi := &file_rm_v1_rm_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1919,7 +2114,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{22}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{24}
 }
 
 type StatusResponse struct {
@@ -1944,7 +2139,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_rm_v1_rm_proto_msgTypes[23]
+	mi := &file_rm_v1_rm_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1956,7 +2151,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[23]
+	mi := &file_rm_v1_rm_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1969,7 +2164,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{23}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *StatusResponse) GetController() string {
@@ -2080,7 +2275,7 @@ type WatchEventsRequest struct {
 
 func (x *WatchEventsRequest) Reset() {
 	*x = WatchEventsRequest{}
-	mi := &file_rm_v1_rm_proto_msgTypes[24]
+	mi := &file_rm_v1_rm_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2092,7 +2287,7 @@ func (x *WatchEventsRequest) String() string {
 func (*WatchEventsRequest) ProtoMessage() {}
 
 func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[24]
+	mi := &file_rm_v1_rm_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2105,7 +2300,7 @@ func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsRequest.ProtoReflect.Descriptor instead.
 func (*WatchEventsRequest) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{24}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *WatchEventsRequest) GetFromSeq() uint64 {
@@ -2128,7 +2323,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_rm_v1_rm_proto_msgTypes[25]
+	mi := &file_rm_v1_rm_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2140,7 +2335,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[25]
+	mi := &file_rm_v1_rm_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2153,7 +2348,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{25}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Event) GetSeq() uint64 {
@@ -2218,11 +2413,28 @@ const file_rm_v1_rm_proto_rawDesc = "" +
 	"\tstaleness\x18\r \x01(\v2\x19.google.protobuf.DurationR\tstaleness\x12\x1c\n" +
 	"\n" +
 	"best_esp_5\x18\x0e \x01(\x01R\bbestEsp5\x12\x1a\n" +
-	"\bendpoint\x18\x0f \x01(\tR\bendpoint\"\x83\x01\n" +
+	"\bendpoint\x18\x0f \x01(\tR\bendpoint\"\xb3\x01\n" +
 	"\x11ListFleetResponse\x122\n" +
 	"\adevices\x18\x01 \x03(\v2\x18.eigen.rm.v1.FleetDeviceR\adevices\x12\x1c\n" +
 	"\timbalance\x18\x02 \x01(\x01R\timbalance\x12\x1c\n" +
-	"\tfederated\x18\x03 \x01(\bR\tfederated\"C\n" +
+	"\tfederated\x18\x03 \x01(\bR\tfederated\x12.\n" +
+	"\x04plan\x18\x04 \x01(\v2\x1a.eigen.rm.v1.RebalancePlanR\x04plan\"\xb7\x01\n" +
+	"\rRebalanceMove\x12\x17\n" +
+	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x03 \x01(\tR\x02to\x12\x16\n" +
+	"\x06tenant\x18\x04 \x01(\tR\x06tenant\x12\x16\n" +
+	"\x06qubits\x18\x05 \x01(\rR\x06qubits\x12#\n" +
+	"\rpredicted_esp\x18\x06 \x01(\x01R\fpredictedEsp\x12\x14\n" +
+	"\x05error\x18\a \x01(\tR\x05error\"\xf3\x01\n" +
+	"\rRebalancePlan\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x1c\n" +
+	"\timbalance\x18\x02 \x01(\x01R\timbalance\x12\x14\n" +
+	"\x05after\x18\x03 \x01(\x01R\x05after\x12\x1c\n" +
+	"\tthreshold\x18\x04 \x01(\x01R\tthreshold\x12\x12\n" +
+	"\x04note\x18\x05 \x01(\tR\x04note\x120\n" +
+	"\x05moves\x18\x06 \x03(\v2\x1a.eigen.rm.v1.RebalanceMoveR\x05moves\x12\x1a\n" +
+	"\bexecuted\x18\a \x01(\bR\bexecuted\"C\n" +
 	"\x0fInteractionPair\x12\f\n" +
 	"\x01a\x18\x01 \x01(\rR\x01a\x12\f\n" +
 	"\x01b\x18\x02 \x01(\rR\x01b\x12\x14\n" +
@@ -2430,94 +2642,99 @@ func file_rm_v1_rm_proto_rawDescGZIP() []byte {
 }
 
 var file_rm_v1_rm_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_rm_v1_rm_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_rm_v1_rm_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_rm_v1_rm_proto_goTypes = []any{
 	(Shape)(0),                       // 0: eigen.rm.v1.Shape
 	(IsolationLevel)(0),              // 1: eigen.rm.v1.IsolationLevel
 	(*ListFleetRequest)(nil),         // 2: eigen.rm.v1.ListFleetRequest
 	(*FleetDevice)(nil),              // 3: eigen.rm.v1.FleetDevice
 	(*ListFleetResponse)(nil),        // 4: eigen.rm.v1.ListFleetResponse
-	(*InteractionPair)(nil),          // 5: eigen.rm.v1.InteractionPair
-	(*AllocateRequest)(nil),          // 6: eigen.rm.v1.AllocateRequest
-	(*AllocateResponse)(nil),         // 7: eigen.rm.v1.AllocateResponse
-	(*Allocation)(nil),               // 8: eigen.rm.v1.Allocation
-	(*ReleaseRequest)(nil),           // 9: eigen.rm.v1.ReleaseRequest
-	(*ReleaseResponse)(nil),          // 10: eigen.rm.v1.ReleaseResponse
-	(*GetAllocationRequest)(nil),     // 11: eigen.rm.v1.GetAllocationRequest
-	(*ListAllocationsRequest)(nil),   // 12: eigen.rm.v1.ListAllocationsRequest
-	(*ListAllocationsResponse)(nil),  // 13: eigen.rm.v1.ListAllocationsResponse
-	(*RenewLeaseRequest)(nil),        // 14: eigen.rm.v1.RenewLeaseRequest
-	(*ReserveRequest)(nil),           // 15: eigen.rm.v1.ReserveRequest
-	(*Reservation)(nil),              // 16: eigen.rm.v1.Reservation
-	(*CancelReservationRequest)(nil), // 17: eigen.rm.v1.CancelReservationRequest
-	(*ListReservationsRequest)(nil),  // 18: eigen.rm.v1.ListReservationsRequest
-	(*ListReservationsResponse)(nil), // 19: eigen.rm.v1.ListReservationsResponse
-	(*GetDeviceRequest)(nil),         // 20: eigen.rm.v1.GetDeviceRequest
-	(*QubitDetail)(nil),              // 21: eigen.rm.v1.QubitDetail
-	(*CouplerDetail)(nil),            // 22: eigen.rm.v1.CouplerDetail
-	(*DeviceInfo)(nil),               // 23: eigen.rm.v1.DeviceInfo
-	(*StatusRequest)(nil),            // 24: eigen.rm.v1.StatusRequest
-	(*StatusResponse)(nil),           // 25: eigen.rm.v1.StatusResponse
-	(*WatchEventsRequest)(nil),       // 26: eigen.rm.v1.WatchEventsRequest
-	(*Event)(nil),                    // 27: eigen.rm.v1.Event
-	(*durationpb.Duration)(nil),      // 28: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),    // 29: google.protobuf.Timestamp
+	(*RebalanceMove)(nil),            // 5: eigen.rm.v1.RebalanceMove
+	(*RebalancePlan)(nil),            // 6: eigen.rm.v1.RebalancePlan
+	(*InteractionPair)(nil),          // 7: eigen.rm.v1.InteractionPair
+	(*AllocateRequest)(nil),          // 8: eigen.rm.v1.AllocateRequest
+	(*AllocateResponse)(nil),         // 9: eigen.rm.v1.AllocateResponse
+	(*Allocation)(nil),               // 10: eigen.rm.v1.Allocation
+	(*ReleaseRequest)(nil),           // 11: eigen.rm.v1.ReleaseRequest
+	(*ReleaseResponse)(nil),          // 12: eigen.rm.v1.ReleaseResponse
+	(*GetAllocationRequest)(nil),     // 13: eigen.rm.v1.GetAllocationRequest
+	(*ListAllocationsRequest)(nil),   // 14: eigen.rm.v1.ListAllocationsRequest
+	(*ListAllocationsResponse)(nil),  // 15: eigen.rm.v1.ListAllocationsResponse
+	(*RenewLeaseRequest)(nil),        // 16: eigen.rm.v1.RenewLeaseRequest
+	(*ReserveRequest)(nil),           // 17: eigen.rm.v1.ReserveRequest
+	(*Reservation)(nil),              // 18: eigen.rm.v1.Reservation
+	(*CancelReservationRequest)(nil), // 19: eigen.rm.v1.CancelReservationRequest
+	(*ListReservationsRequest)(nil),  // 20: eigen.rm.v1.ListReservationsRequest
+	(*ListReservationsResponse)(nil), // 21: eigen.rm.v1.ListReservationsResponse
+	(*GetDeviceRequest)(nil),         // 22: eigen.rm.v1.GetDeviceRequest
+	(*QubitDetail)(nil),              // 23: eigen.rm.v1.QubitDetail
+	(*CouplerDetail)(nil),            // 24: eigen.rm.v1.CouplerDetail
+	(*DeviceInfo)(nil),               // 25: eigen.rm.v1.DeviceInfo
+	(*StatusRequest)(nil),            // 26: eigen.rm.v1.StatusRequest
+	(*StatusResponse)(nil),           // 27: eigen.rm.v1.StatusResponse
+	(*WatchEventsRequest)(nil),       // 28: eigen.rm.v1.WatchEventsRequest
+	(*Event)(nil),                    // 29: eigen.rm.v1.Event
+	(*durationpb.Duration)(nil),      // 30: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),    // 31: google.protobuf.Timestamp
 }
 var file_rm_v1_rm_proto_depIdxs = []int32{
-	28, // 0: eigen.rm.v1.FleetDevice.staleness:type_name -> google.protobuf.Duration
+	30, // 0: eigen.rm.v1.FleetDevice.staleness:type_name -> google.protobuf.Duration
 	3,  // 1: eigen.rm.v1.ListFleetResponse.devices:type_name -> eigen.rm.v1.FleetDevice
-	0,  // 2: eigen.rm.v1.AllocateRequest.shape:type_name -> eigen.rm.v1.Shape
-	5,  // 3: eigen.rm.v1.AllocateRequest.pairs:type_name -> eigen.rm.v1.InteractionPair
-	28, // 4: eigen.rm.v1.AllocateRequest.duration:type_name -> google.protobuf.Duration
-	1,  // 5: eigen.rm.v1.AllocateRequest.isolation:type_name -> eigen.rm.v1.IsolationLevel
-	28, // 6: eigen.rm.v1.AllocateRequest.max_wait:type_name -> google.protobuf.Duration
-	8,  // 7: eigen.rm.v1.AllocateResponse.allocation:type_name -> eigen.rm.v1.Allocation
-	29, // 8: eigen.rm.v1.Allocation.created_at:type_name -> google.protobuf.Timestamp
-	29, // 9: eigen.rm.v1.Allocation.lease_expires_at:type_name -> google.protobuf.Timestamp
-	29, // 10: eigen.rm.v1.Allocation.released_at:type_name -> google.protobuf.Timestamp
-	28, // 11: eigen.rm.v1.Allocation.queued_for:type_name -> google.protobuf.Duration
-	8,  // 12: eigen.rm.v1.ReleaseResponse.allocation:type_name -> eigen.rm.v1.Allocation
-	8,  // 13: eigen.rm.v1.ListAllocationsResponse.allocations:type_name -> eigen.rm.v1.Allocation
-	28, // 14: eigen.rm.v1.RenewLeaseRequest.extend_by:type_name -> google.protobuf.Duration
-	29, // 15: eigen.rm.v1.ReserveRequest.start:type_name -> google.protobuf.Timestamp
-	29, // 16: eigen.rm.v1.ReserveRequest.end:type_name -> google.protobuf.Timestamp
-	29, // 17: eigen.rm.v1.Reservation.start:type_name -> google.protobuf.Timestamp
-	29, // 18: eigen.rm.v1.Reservation.end:type_name -> google.protobuf.Timestamp
-	16, // 19: eigen.rm.v1.ListReservationsResponse.reservations:type_name -> eigen.rm.v1.Reservation
-	29, // 20: eigen.rm.v1.DeviceInfo.calibrated_at:type_name -> google.protobuf.Timestamp
-	21, // 21: eigen.rm.v1.DeviceInfo.qubit_detail:type_name -> eigen.rm.v1.QubitDetail
-	22, // 22: eigen.rm.v1.DeviceInfo.coupler_detail:type_name -> eigen.rm.v1.CouplerDetail
-	29, // 23: eigen.rm.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
-	29, // 24: eigen.rm.v1.Event.time:type_name -> google.protobuf.Timestamp
-	6,  // 25: eigen.rm.v1.ResourceManager.Allocate:input_type -> eigen.rm.v1.AllocateRequest
-	9,  // 26: eigen.rm.v1.ResourceManager.Release:input_type -> eigen.rm.v1.ReleaseRequest
-	11, // 27: eigen.rm.v1.ResourceManager.GetAllocation:input_type -> eigen.rm.v1.GetAllocationRequest
-	12, // 28: eigen.rm.v1.ResourceManager.ListAllocations:input_type -> eigen.rm.v1.ListAllocationsRequest
-	14, // 29: eigen.rm.v1.ResourceManager.RenewLease:input_type -> eigen.rm.v1.RenewLeaseRequest
-	15, // 30: eigen.rm.v1.ResourceManager.Reserve:input_type -> eigen.rm.v1.ReserveRequest
-	17, // 31: eigen.rm.v1.ResourceManager.CancelReservation:input_type -> eigen.rm.v1.CancelReservationRequest
-	18, // 32: eigen.rm.v1.ResourceManager.ListReservations:input_type -> eigen.rm.v1.ListReservationsRequest
-	20, // 33: eigen.rm.v1.ResourceManager.GetDevice:input_type -> eigen.rm.v1.GetDeviceRequest
-	24, // 34: eigen.rm.v1.ResourceManager.Status:input_type -> eigen.rm.v1.StatusRequest
-	26, // 35: eigen.rm.v1.ResourceManager.WatchEvents:input_type -> eigen.rm.v1.WatchEventsRequest
-	2,  // 36: eigen.rm.v1.ResourceManager.ListFleet:input_type -> eigen.rm.v1.ListFleetRequest
-	7,  // 37: eigen.rm.v1.ResourceManager.Allocate:output_type -> eigen.rm.v1.AllocateResponse
-	10, // 38: eigen.rm.v1.ResourceManager.Release:output_type -> eigen.rm.v1.ReleaseResponse
-	8,  // 39: eigen.rm.v1.ResourceManager.GetAllocation:output_type -> eigen.rm.v1.Allocation
-	13, // 40: eigen.rm.v1.ResourceManager.ListAllocations:output_type -> eigen.rm.v1.ListAllocationsResponse
-	8,  // 41: eigen.rm.v1.ResourceManager.RenewLease:output_type -> eigen.rm.v1.Allocation
-	16, // 42: eigen.rm.v1.ResourceManager.Reserve:output_type -> eigen.rm.v1.Reservation
-	16, // 43: eigen.rm.v1.ResourceManager.CancelReservation:output_type -> eigen.rm.v1.Reservation
-	19, // 44: eigen.rm.v1.ResourceManager.ListReservations:output_type -> eigen.rm.v1.ListReservationsResponse
-	23, // 45: eigen.rm.v1.ResourceManager.GetDevice:output_type -> eigen.rm.v1.DeviceInfo
-	25, // 46: eigen.rm.v1.ResourceManager.Status:output_type -> eigen.rm.v1.StatusResponse
-	27, // 47: eigen.rm.v1.ResourceManager.WatchEvents:output_type -> eigen.rm.v1.Event
-	4,  // 48: eigen.rm.v1.ResourceManager.ListFleet:output_type -> eigen.rm.v1.ListFleetResponse
-	37, // [37:49] is the sub-list for method output_type
-	25, // [25:37] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	6,  // 2: eigen.rm.v1.ListFleetResponse.plan:type_name -> eigen.rm.v1.RebalancePlan
+	31, // 3: eigen.rm.v1.RebalancePlan.time:type_name -> google.protobuf.Timestamp
+	5,  // 4: eigen.rm.v1.RebalancePlan.moves:type_name -> eigen.rm.v1.RebalanceMove
+	0,  // 5: eigen.rm.v1.AllocateRequest.shape:type_name -> eigen.rm.v1.Shape
+	7,  // 6: eigen.rm.v1.AllocateRequest.pairs:type_name -> eigen.rm.v1.InteractionPair
+	30, // 7: eigen.rm.v1.AllocateRequest.duration:type_name -> google.protobuf.Duration
+	1,  // 8: eigen.rm.v1.AllocateRequest.isolation:type_name -> eigen.rm.v1.IsolationLevel
+	30, // 9: eigen.rm.v1.AllocateRequest.max_wait:type_name -> google.protobuf.Duration
+	10, // 10: eigen.rm.v1.AllocateResponse.allocation:type_name -> eigen.rm.v1.Allocation
+	31, // 11: eigen.rm.v1.Allocation.created_at:type_name -> google.protobuf.Timestamp
+	31, // 12: eigen.rm.v1.Allocation.lease_expires_at:type_name -> google.protobuf.Timestamp
+	31, // 13: eigen.rm.v1.Allocation.released_at:type_name -> google.protobuf.Timestamp
+	30, // 14: eigen.rm.v1.Allocation.queued_for:type_name -> google.protobuf.Duration
+	10, // 15: eigen.rm.v1.ReleaseResponse.allocation:type_name -> eigen.rm.v1.Allocation
+	10, // 16: eigen.rm.v1.ListAllocationsResponse.allocations:type_name -> eigen.rm.v1.Allocation
+	30, // 17: eigen.rm.v1.RenewLeaseRequest.extend_by:type_name -> google.protobuf.Duration
+	31, // 18: eigen.rm.v1.ReserveRequest.start:type_name -> google.protobuf.Timestamp
+	31, // 19: eigen.rm.v1.ReserveRequest.end:type_name -> google.protobuf.Timestamp
+	31, // 20: eigen.rm.v1.Reservation.start:type_name -> google.protobuf.Timestamp
+	31, // 21: eigen.rm.v1.Reservation.end:type_name -> google.protobuf.Timestamp
+	18, // 22: eigen.rm.v1.ListReservationsResponse.reservations:type_name -> eigen.rm.v1.Reservation
+	31, // 23: eigen.rm.v1.DeviceInfo.calibrated_at:type_name -> google.protobuf.Timestamp
+	23, // 24: eigen.rm.v1.DeviceInfo.qubit_detail:type_name -> eigen.rm.v1.QubitDetail
+	24, // 25: eigen.rm.v1.DeviceInfo.coupler_detail:type_name -> eigen.rm.v1.CouplerDetail
+	31, // 26: eigen.rm.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
+	31, // 27: eigen.rm.v1.Event.time:type_name -> google.protobuf.Timestamp
+	8,  // 28: eigen.rm.v1.ResourceManager.Allocate:input_type -> eigen.rm.v1.AllocateRequest
+	11, // 29: eigen.rm.v1.ResourceManager.Release:input_type -> eigen.rm.v1.ReleaseRequest
+	13, // 30: eigen.rm.v1.ResourceManager.GetAllocation:input_type -> eigen.rm.v1.GetAllocationRequest
+	14, // 31: eigen.rm.v1.ResourceManager.ListAllocations:input_type -> eigen.rm.v1.ListAllocationsRequest
+	16, // 32: eigen.rm.v1.ResourceManager.RenewLease:input_type -> eigen.rm.v1.RenewLeaseRequest
+	17, // 33: eigen.rm.v1.ResourceManager.Reserve:input_type -> eigen.rm.v1.ReserveRequest
+	19, // 34: eigen.rm.v1.ResourceManager.CancelReservation:input_type -> eigen.rm.v1.CancelReservationRequest
+	20, // 35: eigen.rm.v1.ResourceManager.ListReservations:input_type -> eigen.rm.v1.ListReservationsRequest
+	22, // 36: eigen.rm.v1.ResourceManager.GetDevice:input_type -> eigen.rm.v1.GetDeviceRequest
+	26, // 37: eigen.rm.v1.ResourceManager.Status:input_type -> eigen.rm.v1.StatusRequest
+	28, // 38: eigen.rm.v1.ResourceManager.WatchEvents:input_type -> eigen.rm.v1.WatchEventsRequest
+	2,  // 39: eigen.rm.v1.ResourceManager.ListFleet:input_type -> eigen.rm.v1.ListFleetRequest
+	9,  // 40: eigen.rm.v1.ResourceManager.Allocate:output_type -> eigen.rm.v1.AllocateResponse
+	12, // 41: eigen.rm.v1.ResourceManager.Release:output_type -> eigen.rm.v1.ReleaseResponse
+	10, // 42: eigen.rm.v1.ResourceManager.GetAllocation:output_type -> eigen.rm.v1.Allocation
+	15, // 43: eigen.rm.v1.ResourceManager.ListAllocations:output_type -> eigen.rm.v1.ListAllocationsResponse
+	10, // 44: eigen.rm.v1.ResourceManager.RenewLease:output_type -> eigen.rm.v1.Allocation
+	18, // 45: eigen.rm.v1.ResourceManager.Reserve:output_type -> eigen.rm.v1.Reservation
+	18, // 46: eigen.rm.v1.ResourceManager.CancelReservation:output_type -> eigen.rm.v1.Reservation
+	21, // 47: eigen.rm.v1.ResourceManager.ListReservations:output_type -> eigen.rm.v1.ListReservationsResponse
+	25, // 48: eigen.rm.v1.ResourceManager.GetDevice:output_type -> eigen.rm.v1.DeviceInfo
+	27, // 49: eigen.rm.v1.ResourceManager.Status:output_type -> eigen.rm.v1.StatusResponse
+	29, // 50: eigen.rm.v1.ResourceManager.WatchEvents:output_type -> eigen.rm.v1.Event
+	4,  // 51: eigen.rm.v1.ResourceManager.ListFleet:output_type -> eigen.rm.v1.ListFleetResponse
+	40, // [40:52] is the sub-list for method output_type
+	28, // [28:40] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_rm_v1_rm_proto_init() }
@@ -2525,14 +2742,14 @@ func file_rm_v1_rm_proto_init() {
 	if File_rm_v1_rm_proto != nil {
 		return
 	}
-	file_rm_v1_rm_proto_msgTypes[4].OneofWrappers = []any{}
+	file_rm_v1_rm_proto_msgTypes[6].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rm_v1_rm_proto_rawDesc), len(file_rm_v1_rm_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   26,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
