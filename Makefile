@@ -8,12 +8,19 @@ LONGFUZZ  ?= 2m
 RM_SHARED ?= $(abspath ../shared)
 export RM_SHARED
 
-.PHONY: all build run test test-short bench lint fuzz fuzz-short proto clean
+.PHONY: all build run test test-short bench lint fuzz fuzz-short proto clean modules
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
+
+# The built-in strategies as WebAssembly modules (same Go code as the native
+# path) and the AssemblyScript example (npm).
+modules:
+	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -o $(BIN)/modules/placement.wasm ./modules/builtin/placement
+	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -o $(BIN)/modules/scoring.wasm ./modules/builtin/scoring
+	cd modules/examples/assemblyscript && npm ci --no-audit --no-fund && npx asc assembly/index.ts -O3 --runtime stub --use abort= -o ../../../$(BIN)/modules/greedy-as.wasm
 
 run: build
 	$(BIN)/rmd
