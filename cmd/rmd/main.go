@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -18,7 +19,9 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -29,6 +32,7 @@ import (
 	"github.com/eigen-os/rm/runtime/config"
 	"github.com/eigen-os/rm/runtime/controller"
 	"github.com/eigen-os/rm/runtime/metrics"
+	"github.com/eigen-os/rm/runtime/sandbox"
 	"github.com/eigen-os/rm/runtime/server"
 	"github.com/eigen-os/rm/store"
 )
@@ -172,10 +176,33 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 	if err != nil {
 		return err
 	}
-	ctl, err := controller.New(ctx, cfg, controller.Options{Device: dev, Store: st, Metrics: metrics.New(), Logger: log})
+	met := metrics.New()
+	var mods *sandbox.Manager
+	var ctlRef atomic.Pointer[controller.Controller]
+	if cfg.Modules.Enabled {
+		onEvent := func(e sandbox.Event) {
+			detail := e.Detail
+			if e.Err != nil {
+				detail = strings.TrimSpace(detail + " " + e.Err.Error())
+			}
+			if c := ctlRef.Load(); c != nil {
+				c.Record("module_"+string(e.Kind), fmt.Sprintf("%s@%d", e.Module, e.Version), detail)
+			}
+			log.Info("module event", "kind", e.Kind, "module", e.Module, "version", e.Version, "detail", detail)
+		}
+		if mods, err = startModules(ctx, cfg, st, met, onEvent); err != nil {
+			return fmt.Errorf("strategy modules: %w", err)
+		}
+		defer mods.Close(context.Background())
+		if err := mods.Warm(ctx, model); err != nil {
+			log.Warn("strategy modules: warm-up failed; the native engine serves until they load", "err", err)
+		}
+	}
+	ctl, err := controller.New(ctx, cfg, controller.Options{Device: dev, Store: st, Metrics: met, Logger: log, Modules: mods})
 	if err != nil {
 		return err
 	}
+	ctlRef.Store(ctl)
 	defer ctl.Close()
 	var fleet *server.Federation
 	if cfg.Federation.Enabled {
@@ -186,7 +213,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 		fleet = &server.Federation{Balancer: bal, Enabled: cfg.LoadBalancing.Enabled, Local: ctl.DeviceID()}
 	}
 	srv, err := server.Listen(ctl, server.Config{Endpoint: cfg.Server.Endpoint, MetricsEndpoint: cfg.Server.MetricsEndpoint,
-		TLSCert: cfg.Server.TLSCert, TLSKey: cfg.Server.TLSKey, Auth: auth, Fleet: fleet, Logger: log})
+		TLSCert: cfg.Server.TLSCert, TLSKey: cfg.Server.TLSKey, Auth: auth, Fleet: fleet, Modules: mods, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -315,4 +342,44 @@ func rebalance(ctx context.Context, cfg config.Config, ctl *controller.Controlle
 	if err := r.Run(ctx); err != nil && ctx.Err() == nil {
 		log.Error("rebalancer stopped", "err", err)
 	}
+}
+
+// startModules opens the WebAssembly host (compilation cache under the
+// store) and the module manager (modules and their history in the store),
+// and watches a directory when configured.
+func startModules(ctx context.Context, cfg config.Config, st *store.Store, met *metrics.Metrics, onEvent func(sandbox.Event)) (*sandbox.Manager, error) {
+	mc := cfg.Modules
+	cache := mc.CacheDir
+	if cache == "" {
+		cache = filepath.Join(cfg.Storage.Path, "module-cache")
+	}
+	smet := sandbox.NewMetrics()
+	if err := met.Registry.Register(smet); err != nil {
+		return nil, err
+	}
+	host, err := sandbox.NewHost(ctx, sandbox.Config{CacheDir: cache, MemoryPages: uint32(mc.MemoryPages), CallTimeout: mc.CallTimeout.D(),
+		Metrics: smet, OnEvent: onEvent})
+	if err != nil {
+		return nil, err
+	}
+	var keys []ed25519.PublicKey
+	for i, k := range mc.TrustedKeys {
+		pk, err := sandbox.ParsePublicKey(k)
+		if err != nil {
+			return nil, fmt.Errorf("resource_manager.modules.trusted_keys[%d]: %w", i, err)
+		}
+		keys = append(keys, pk)
+	}
+	m, err := sandbox.NewManager(ctx, host, st, sandbox.ManagerConfig{MaxModuleSize: mc.MaxSize, TrustedKeys: keys})
+	if err != nil {
+		return nil, err
+	}
+	if mc.WatchDir != "" {
+		go func() {
+			if err := m.Watch(ctx, sandbox.WatchConfig{Dir: mc.WatchDir, Activate: true}); err != nil && ctx.Err() == nil {
+				onEvent(sandbox.Event{Kind: "watch_stopped", Module: mc.WatchDir, Err: err})
+			}
+		}()
+	}
+	return m, nil
 }

@@ -82,6 +82,26 @@ type Config struct {
 	Access     Access     `yaml:"access"`
 	Log        Log        `yaml:"log"`
 	Federation Federation `yaml:"federation"`
+	Modules    Modules    `yaml:"modules"`
+}
+
+// Modules configures the WebAssembly strategy modules.
+type Modules struct {
+	Enabled bool `yaml:"enabled"`
+	// CacheDir keeps compiled modules (default: <storage.path>/module-cache).
+	CacheDir string `yaml:"cache_dir"`
+	// WatchDir, when set, is polled for .wasm files (with optional .sig
+	// beside them) that are pushed and activated.
+	WatchDir string `yaml:"watch_dir"`
+	// TrustedKeys are ed25519 public keys (PEM, hex or base64); when set,
+	// every module must be signed by one of them.
+	TrustedKeys []string `yaml:"trusted_keys"`
+	// CallTimeout is the deadline of one module call; MemoryPages the
+	// memory limit of an instance (64 KiB pages).
+	CallTimeout Duration `yaml:"call_timeout"`
+	MemoryPages int      `yaml:"memory_pages"`
+	// MaxSize bounds a module binary in bytes.
+	MaxSize int `yaml:"max_size"`
 }
 
 // Federation is how this controller joins its fleet over MQTT.
@@ -259,6 +279,7 @@ func Default() Config {
 	c.Storage = Storage{Path: ".rm-data", SyncWrites: true, GCInterval: Duration(5 * time.Minute)}
 	c.Device = Device{Path: "synthetic:heavyhex-127", DriftSigma: 0.02, Seed: 1}
 	c.Log = Log{Level: "info", Format: "text"}
+	c.Modules = Modules{Enabled: true, CallTimeout: Duration(50 * time.Millisecond), MemoryPages: 512, MaxSize: 32 << 20}
 	c.Federation = Federation{Enabled: true, EmbeddedAddr: "127.0.0.1:1883", Site: "default",
 		KeepAlive: Duration(10 * time.Second), StateInterval: Duration(5 * time.Second), ForwardTimeout: Duration(2 * time.Second)}
 	return c
@@ -558,6 +579,17 @@ func (c *Config) Validate() error {
 		}
 		if (f.Username == "") != (f.Password == "") {
 			bad("federation.username", "username and password go together")
+		}
+	}
+	if m := c.Modules; m.Enabled {
+		if m.CallTimeout.D() < 100*time.Microsecond || m.CallTimeout.D() > 10*time.Second {
+			bad("modules.call_timeout", "%s is out of range 100us..10s", m.CallTimeout)
+		}
+		if m.MemoryPages < 256 || m.MemoryPages > 65536 {
+			bad("modules.memory_pages", "%d is out of range 256..65536 (Go guests need 256 pages at least)", m.MemoryPages)
+		}
+		if m.MaxSize < 1024 || m.MaxSize > 256<<20 {
+			bad("modules.max_size", "%d is out of range 1 KiB..256 MiB", m.MaxSize)
 		}
 	}
 	if c.Device.DriftSigma < 0 || c.Device.DriftSigma > 1 {

@@ -336,7 +336,7 @@ func (c *Controller) placeLocked(ctx context.Context, caller Caller, p AllocateP
 	}
 	reserved := c.reservedLocked(caller.Tenant, now)
 	t0 := time.Now()
-	res, err := c.eng.Place(ctx, &p.Req, c.occ, reserved)
+	res, err := c.placeWithModules(ctx, &p.Req, reserved)
 	c.met.DecisionTime.Observe(time.Since(t0).Seconds())
 	if err != nil {
 		var inf *alloc.InfeasibleError

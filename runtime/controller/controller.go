@@ -28,6 +28,7 @@ import (
 	"github.com/eigen-os/rm/runtime/alloc"
 	"github.com/eigen-os/rm/runtime/config"
 	"github.com/eigen-os/rm/runtime/metrics"
+	"github.com/eigen-os/rm/runtime/sandbox"
 	"github.com/eigen-os/rm/store"
 )
 
@@ -65,7 +66,8 @@ type Controller struct {
 	devType string
 	started time.Time
 
-	eng *alloc.Engine
+	eng  *alloc.Engine
+	mods *sandbox.Manager
 
 	mu     sync.Mutex
 	occ    *alloc.Occupancy
@@ -101,6 +103,8 @@ type Options struct {
 	Metrics *metrics.Metrics
 	Logger  *slog.Logger
 	Now     func() time.Time // default time.Now
+	// Modules are the WebAssembly strategy modules (nil: native only).
+	Modules *sandbox.Manager
 }
 
 // New builds a controller over an open store and a device, rebuilds its
@@ -140,6 +144,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (*Controller, error)
 		return nil, fmt.Errorf("allocation engine: %w", err)
 	}
 	c.eng = eng
+	c.mods = o.Modules
 	c.occ = alloc.NewOccupancy(m.Topology)
 	if err := c.rebuild(ctx); err != nil {
 		return nil, err

@@ -212,6 +212,9 @@ func (c *Controller) watchDevice(ctx context.Context, ch <-chan hal.Event) {
 				c.updateGauges()
 				c.mu.Unlock()
 				c.recordCalibration(m)
+				if c.mods != nil { // load the new device view into the module instances
+					go func() { _ = c.mods.Warm(ctx, m) }()
+				}
 				c.changed()
 				c.appendEvent(string(e.Kind), fmt.Sprintf("%016x", m.Cal.Epoch), e.Detail)
 			case hal.EventHealth:
@@ -242,3 +245,7 @@ func (c *Controller) recordCalibration(m *hal.Model) {
 	c.met.CalibrationEvents.Inc()
 	c.met.CalibrationEpoch.Set(float64(m.Cal.Epoch & (1<<52 - 1)))
 }
+
+// Record logs an event from outside the controller (strategy modules, the
+// fleet) on the controller's event log and stream.
+func (c *Controller) Record(kind, subject, detail string) { c.appendEvent(kind, subject, detail) }

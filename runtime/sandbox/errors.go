@@ -36,6 +36,8 @@ var (
 	ErrClosed = errors.New("module closed")
 	// ErrRejected: a module was refused at push or load (see *RejectError).
 	ErrRejected = errors.New("module rejected")
+	// ErrNoEarlierVersion: a rollback found no version to return to.
+	ErrNoEarlierVersion = errors.New("no earlier version to return to")
 )
 
 // CallError is a failed call of a module.

@@ -561,7 +561,7 @@ func (m *Manager) Rollback(ctx context.Context, name string) (Info, error) {
 		}
 	}
 	if target == 0 {
-		return Info{}, fmt.Errorf("sandbox: rollback of %s@%d: no earlier version to return to", name, cur.version)
+		return Info{}, fmt.Errorf("sandbox: rollback of %s@%d: %w", name, cur.version, ErrNoEarlierVersion)
 	}
 	from := cur.version
 	info, err := m.activate(ctx, name, target, EventRolledBack, fmt.Sprintf("rolled back from version %d", from))

@@ -20,6 +20,7 @@ import (
 	"github.com/eigen-os/rm/hal"
 	"github.com/eigen-os/rm/runtime/alloc"
 	"github.com/eigen-os/rm/runtime/controller"
+	"github.com/eigen-os/rm/runtime/sandbox"
 	"github.com/eigen-os/rm/store"
 )
 
@@ -27,11 +28,14 @@ import (
 type API struct {
 	rmv1connect.UnimplementedResourceManagerHandler
 	c     *controller.Controller
-	fleet *Federation // nil: no federation
+	fleet *Federation      // nil: no federation
+	mods  *sandbox.Manager // nil: modules disabled
 }
 
-// NewAPI returns the service implementation; fleet may be nil.
-func NewAPI(c *controller.Controller, fleet *Federation) *API { return &API{c: c, fleet: fleet} }
+// NewAPI returns the service implementation; fleet and mods may be nil.
+func NewAPI(c *controller.Controller, fleet *Federation, mods *sandbox.Manager) *API {
+	return &API{c: c, fleet: fleet, mods: mods}
+}
 
 func caller(ctx context.Context) controller.Caller {
 	c, ok := CallerFrom(ctx)

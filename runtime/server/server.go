@@ -17,6 +17,7 @@ import (
 	"github.com/eigen-os/rm/api/rm/v1/rmv1connect"
 	"github.com/eigen-os/rm/hal"
 	"github.com/eigen-os/rm/runtime/controller"
+	"github.com/eigen-os/rm/runtime/sandbox"
 )
 
 // Config says where and how to listen.
@@ -26,7 +27,8 @@ type Config struct {
 	TLSCert         string
 	TLSKey          string
 	Auth            *Auth
-	Fleet           *Federation // nil: serve locally only
+	Fleet           *Federation      // nil: serve locally only
+	Modules         *sandbox.Manager // nil: strategy modules disabled
 	Logger          *slog.Logger
 	// MaxBodyBytes bounds a request's body (default 16 MiB).
 	MaxBodyBytes int64
@@ -45,10 +47,10 @@ type Server struct {
 
 // Handler builds the HTTP handler: the service, health, reflection and,
 // when metrics share the port, /metrics.
-func Handler(c *controller.Controller, fleet *Federation, auth *Auth, withMetrics bool, maxBody int64) http.Handler {
+func Handler(c *controller.Controller, fleet *Federation, mods *sandbox.Manager, auth *Auth, withMetrics bool, maxBody int64) http.Handler {
 	mux := http.NewServeMux()
 	opts := []connect.HandlerOption{connect.WithInterceptors(auth.Interceptor()), connect.WithReadMaxBytes(int(maxBody))}
-	path, h := rmv1connect.NewResourceManagerHandler(NewAPI(c, fleet), opts...)
+	path, h := rmv1connect.NewResourceManagerHandler(NewAPI(c, fleet, mods), opts...)
 	mux.Handle(path, h)
 	checker := &healthChecker{c: c}
 	mux.Handle(grpchealth.NewHandler(checker))
@@ -110,7 +112,7 @@ func Listen(c *controller.Controller, cfg Config) (*Server, error) {
 	protos.SetHTTP1(true)
 	protos.SetHTTP2(true)
 	protos.SetUnencryptedHTTP2(true) // gRPC over plaintext (h2c)
-	s.api = &http.Server{Handler: Handler(c, cfg.Fleet, cfg.Auth, cfg.MetricsEndpoint == "", cfg.MaxBodyBytes), Protocols: &protos,
+	s.api = &http.Server{Handler: Handler(c, cfg.Fleet, cfg.Modules, cfg.Auth, cfg.MetricsEndpoint == "", cfg.MaxBodyBytes), Protocols: &protos,
 		TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second}
 	if cfg.MetricsEndpoint != "" {
 		mln, err := net.Listen("tcp", cfg.MetricsEndpoint)

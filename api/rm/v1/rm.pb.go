@@ -144,6 +144,411 @@ func (IsolationLevel) EnumDescriptor() ([]byte, []int) {
 	return file_rm_v1_rm_proto_rawDescGZIP(), []int{1}
 }
 
+type PushModuleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// "placement" or "scoring" ("" : what the module says).
+	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	Wasm []byte `protobuf:"bytes,3,opt,name=wasm,proto3" json:"wasm,omitempty"`
+	// ed25519 signature of the wasm bytes (required when trusted keys are configured).
+	Signature []byte `protobuf:"bytes,4,opt,name=signature,proto3" json:"signature,omitempty"`
+	// 0: the next version.
+	Version uint32 `protobuf:"varint,5,opt,name=version,proto3" json:"version,omitempty"`
+	// Activate it once stored.
+	Activate      bool `protobuf:"varint,6,opt,name=activate,proto3" json:"activate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushModuleRequest) Reset() {
+	*x = PushModuleRequest{}
+	mi := &file_rm_v1_rm_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushModuleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushModuleRequest) ProtoMessage() {}
+
+func (x *PushModuleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rm_v1_rm_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushModuleRequest.ProtoReflect.Descriptor instead.
+func (*PushModuleRequest) Descriptor() ([]byte, []int) {
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *PushModuleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PushModuleRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *PushModuleRequest) GetWasm() []byte {
+	if x != nil {
+		return x.Wasm
+	}
+	return nil
+}
+
+func (x *PushModuleRequest) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+func (x *PushModuleRequest) GetVersion() uint32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *PushModuleRequest) GetActivate() bool {
+	if x != nil {
+		return x.Activate
+	}
+	return false
+}
+
+type ModuleInfo struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Name      string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Version   uint32                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	Kind      string                 `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
+	Sha256    string                 `protobuf:"bytes,4,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	Size      int64                  `protobuf:"varint,5,opt,name=size,proto3" json:"size,omitempty"`
+	State     string                 `protobuf:"bytes,6,opt,name=state,proto3" json:"state,omitempty"`
+	Signed    bool                   `protobuf:"varint,7,opt,name=signed,proto3" json:"signed,omitempty"`
+	Active    bool                   `protobuf:"varint,8,opt,name=active,proto3" json:"active,omitempty"`
+	Shadow    bool                   `protobuf:"varint,9,opt,name=shadow,proto3" json:"shadow,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	Calls     uint64                 `protobuf:"varint,11,opt,name=calls,proto3" json:"calls,omitempty"`
+	Failures  uint64                 `protobuf:"varint,12,opt,name=failures,proto3" json:"failures,omitempty"`
+	// Set by PushModule when the same binary was stored already.
+	Existing      bool `protobuf:"varint,13,opt,name=existing,proto3" json:"existing,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ModuleInfo) Reset() {
+	*x = ModuleInfo{}
+	mi := &file_rm_v1_rm_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ModuleInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ModuleInfo) ProtoMessage() {}
+
+func (x *ModuleInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_rm_v1_rm_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ModuleInfo.ProtoReflect.Descriptor instead.
+func (*ModuleInfo) Descriptor() ([]byte, []int) {
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ModuleInfo) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ModuleInfo) GetVersion() uint32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *ModuleInfo) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *ModuleInfo) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+func (x *ModuleInfo) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *ModuleInfo) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *ModuleInfo) GetSigned() bool {
+	if x != nil {
+		return x.Signed
+	}
+	return false
+}
+
+func (x *ModuleInfo) GetActive() bool {
+	if x != nil {
+		return x.Active
+	}
+	return false
+}
+
+func (x *ModuleInfo) GetShadow() bool {
+	if x != nil {
+		return x.Shadow
+	}
+	return false
+}
+
+func (x *ModuleInfo) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *ModuleInfo) GetCalls() uint64 {
+	if x != nil {
+		return x.Calls
+	}
+	return 0
+}
+
+func (x *ModuleInfo) GetFailures() uint64 {
+	if x != nil {
+		return x.Failures
+	}
+	return 0
+}
+
+func (x *ModuleInfo) GetExisting() bool {
+	if x != nil {
+		return x.Existing
+	}
+	return false
+}
+
+type ListModulesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListModulesRequest) Reset() {
+	*x = ListModulesRequest{}
+	mi := &file_rm_v1_rm_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListModulesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListModulesRequest) ProtoMessage() {}
+
+func (x *ListModulesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rm_v1_rm_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListModulesRequest.ProtoReflect.Descriptor instead.
+func (*ListModulesRequest) Descriptor() ([]byte, []int) {
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{2}
+}
+
+type ListModulesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Modules       []*ModuleInfo          `protobuf:"bytes,1,rep,name=modules,proto3" json:"modules,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListModulesResponse) Reset() {
+	*x = ListModulesResponse{}
+	mi := &file_rm_v1_rm_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListModulesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListModulesResponse) ProtoMessage() {}
+
+func (x *ListModulesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rm_v1_rm_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListModulesResponse.ProtoReflect.Descriptor instead.
+func (*ListModulesResponse) Descriptor() ([]byte, []int) {
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ListModulesResponse) GetModules() []*ModuleInfo {
+	if x != nil {
+		return x.Modules
+	}
+	return nil
+}
+
+type ActivateModuleRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Version       uint32                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ActivateModuleRequest) Reset() {
+	*x = ActivateModuleRequest{}
+	mi := &file_rm_v1_rm_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ActivateModuleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ActivateModuleRequest) ProtoMessage() {}
+
+func (x *ActivateModuleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rm_v1_rm_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ActivateModuleRequest.ProtoReflect.Descriptor instead.
+func (*ActivateModuleRequest) Descriptor() ([]byte, []int) {
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ActivateModuleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ActivateModuleRequest) GetVersion() uint32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+type RollbackModuleRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RollbackModuleRequest) Reset() {
+	*x = RollbackModuleRequest{}
+	mi := &file_rm_v1_rm_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackModuleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackModuleRequest) ProtoMessage() {}
+
+func (x *RollbackModuleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rm_v1_rm_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackModuleRequest.ProtoReflect.Descriptor instead.
+func (*RollbackModuleRequest) Descriptor() ([]byte, []int) {
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *RollbackModuleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
 type ListFleetRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -152,7 +557,7 @@ type ListFleetRequest struct {
 
 func (x *ListFleetRequest) Reset() {
 	*x = ListFleetRequest{}
-	mi := &file_rm_v1_rm_proto_msgTypes[0]
+	mi := &file_rm_v1_rm_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -164,7 +569,7 @@ func (x *ListFleetRequest) String() string {
 func (*ListFleetRequest) ProtoMessage() {}
 
 func (x *ListFleetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[0]
+	mi := &file_rm_v1_rm_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -177,7 +582,7 @@ func (x *ListFleetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFleetRequest.ProtoReflect.Descriptor instead.
 func (*ListFleetRequest) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{0}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{6}
 }
 
 type FleetDevice struct {
@@ -207,7 +612,7 @@ type FleetDevice struct {
 
 func (x *FleetDevice) Reset() {
 	*x = FleetDevice{}
-	mi := &file_rm_v1_rm_proto_msgTypes[1]
+	mi := &file_rm_v1_rm_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -219,7 +624,7 @@ func (x *FleetDevice) String() string {
 func (*FleetDevice) ProtoMessage() {}
 
 func (x *FleetDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[1]
+	mi := &file_rm_v1_rm_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -232,7 +637,7 @@ func (x *FleetDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FleetDevice.ProtoReflect.Descriptor instead.
 func (*FleetDevice) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{1}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *FleetDevice) GetDevice() string {
@@ -355,7 +760,7 @@ type ListFleetResponse struct {
 
 func (x *ListFleetResponse) Reset() {
 	*x = ListFleetResponse{}
-	mi := &file_rm_v1_rm_proto_msgTypes[2]
+	mi := &file_rm_v1_rm_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -367,7 +772,7 @@ func (x *ListFleetResponse) String() string {
 func (*ListFleetResponse) ProtoMessage() {}
 
 func (x *ListFleetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[2]
+	mi := &file_rm_v1_rm_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -380,7 +785,7 @@ func (x *ListFleetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFleetResponse.ProtoReflect.Descriptor instead.
 func (*ListFleetResponse) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{2}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListFleetResponse) GetDevices() []*FleetDevice {
@@ -427,7 +832,7 @@ type RebalanceMove struct {
 
 func (x *RebalanceMove) Reset() {
 	*x = RebalanceMove{}
-	mi := &file_rm_v1_rm_proto_msgTypes[3]
+	mi := &file_rm_v1_rm_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -439,7 +844,7 @@ func (x *RebalanceMove) String() string {
 func (*RebalanceMove) ProtoMessage() {}
 
 func (x *RebalanceMove) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[3]
+	mi := &file_rm_v1_rm_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -452,7 +857,7 @@ func (x *RebalanceMove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceMove.ProtoReflect.Descriptor instead.
 func (*RebalanceMove) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{3}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RebalanceMove) GetTaskId() string {
@@ -520,7 +925,7 @@ type RebalancePlan struct {
 
 func (x *RebalancePlan) Reset() {
 	*x = RebalancePlan{}
-	mi := &file_rm_v1_rm_proto_msgTypes[4]
+	mi := &file_rm_v1_rm_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -532,7 +937,7 @@ func (x *RebalancePlan) String() string {
 func (*RebalancePlan) ProtoMessage() {}
 
 func (x *RebalancePlan) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[4]
+	mi := &file_rm_v1_rm_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -545,7 +950,7 @@ func (x *RebalancePlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalancePlan.ProtoReflect.Descriptor instead.
 func (*RebalancePlan) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{4}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RebalancePlan) GetTime() *timestamppb.Timestamp {
@@ -609,7 +1014,7 @@ type InteractionPair struct {
 
 func (x *InteractionPair) Reset() {
 	*x = InteractionPair{}
-	mi := &file_rm_v1_rm_proto_msgTypes[5]
+	mi := &file_rm_v1_rm_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -621,7 +1026,7 @@ func (x *InteractionPair) String() string {
 func (*InteractionPair) ProtoMessage() {}
 
 func (x *InteractionPair) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[5]
+	mi := &file_rm_v1_rm_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -634,7 +1039,7 @@ func (x *InteractionPair) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InteractionPair.ProtoReflect.Descriptor instead.
 func (*InteractionPair) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{5}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *InteractionPair) GetA() uint32 {
@@ -692,7 +1097,7 @@ type AllocateRequest struct {
 
 func (x *AllocateRequest) Reset() {
 	*x = AllocateRequest{}
-	mi := &file_rm_v1_rm_proto_msgTypes[6]
+	mi := &file_rm_v1_rm_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -704,7 +1109,7 @@ func (x *AllocateRequest) String() string {
 func (*AllocateRequest) ProtoMessage() {}
 
 func (x *AllocateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[6]
+	mi := &file_rm_v1_rm_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -717,7 +1122,7 @@ func (x *AllocateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocateRequest.ProtoReflect.Descriptor instead.
 func (*AllocateRequest) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{6}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *AllocateRequest) GetTaskId() string {
@@ -857,7 +1262,7 @@ type AllocateResponse struct {
 
 func (x *AllocateResponse) Reset() {
 	*x = AllocateResponse{}
-	mi := &file_rm_v1_rm_proto_msgTypes[7]
+	mi := &file_rm_v1_rm_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -869,7 +1274,7 @@ func (x *AllocateResponse) String() string {
 func (*AllocateResponse) ProtoMessage() {}
 
 func (x *AllocateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[7]
+	mi := &file_rm_v1_rm_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -882,7 +1287,7 @@ func (x *AllocateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocateResponse.ProtoReflect.Descriptor instead.
 func (*AllocateResponse) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{7}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *AllocateResponse) GetAllocation() *Allocation {
@@ -926,7 +1331,7 @@ type Allocation struct {
 
 func (x *Allocation) Reset() {
 	*x = Allocation{}
-	mi := &file_rm_v1_rm_proto_msgTypes[8]
+	mi := &file_rm_v1_rm_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -938,7 +1343,7 @@ func (x *Allocation) String() string {
 func (*Allocation) ProtoMessage() {}
 
 func (x *Allocation) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[8]
+	mi := &file_rm_v1_rm_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -951,7 +1356,7 @@ func (x *Allocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Allocation.ProtoReflect.Descriptor instead.
 func (*Allocation) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{8}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Allocation) GetId() string {
@@ -1089,7 +1494,7 @@ type ReleaseRequest struct {
 
 func (x *ReleaseRequest) Reset() {
 	*x = ReleaseRequest{}
-	mi := &file_rm_v1_rm_proto_msgTypes[9]
+	mi := &file_rm_v1_rm_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1101,7 +1506,7 @@ func (x *ReleaseRequest) String() string {
 func (*ReleaseRequest) ProtoMessage() {}
 
 func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[9]
+	mi := &file_rm_v1_rm_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1114,7 +1519,7 @@ func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseRequest) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{9}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ReleaseRequest) GetId() string {
@@ -1135,7 +1540,7 @@ type ReleaseResponse struct {
 
 func (x *ReleaseResponse) Reset() {
 	*x = ReleaseResponse{}
-	mi := &file_rm_v1_rm_proto_msgTypes[10]
+	mi := &file_rm_v1_rm_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1147,7 +1552,7 @@ func (x *ReleaseResponse) String() string {
 func (*ReleaseResponse) ProtoMessage() {}
 
 func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[10]
+	mi := &file_rm_v1_rm_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1160,7 +1565,7 @@ func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseResponse) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{10}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ReleaseResponse) GetAllocation() *Allocation {
@@ -1186,7 +1591,7 @@ type GetAllocationRequest struct {
 
 func (x *GetAllocationRequest) Reset() {
 	*x = GetAllocationRequest{}
-	mi := &file_rm_v1_rm_proto_msgTypes[11]
+	mi := &file_rm_v1_rm_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1198,7 +1603,7 @@ func (x *GetAllocationRequest) String() string {
 func (*GetAllocationRequest) ProtoMessage() {}
 
 func (x *GetAllocationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[11]
+	mi := &file_rm_v1_rm_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1211,7 +1616,7 @@ func (x *GetAllocationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAllocationRequest.ProtoReflect.Descriptor instead.
 func (*GetAllocationRequest) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{11}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetAllocationRequest) GetId() string {
@@ -1233,7 +1638,7 @@ type ListAllocationsRequest struct {
 
 func (x *ListAllocationsRequest) Reset() {
 	*x = ListAllocationsRequest{}
-	mi := &file_rm_v1_rm_proto_msgTypes[12]
+	mi := &file_rm_v1_rm_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1245,7 +1650,7 @@ func (x *ListAllocationsRequest) String() string {
 func (*ListAllocationsRequest) ProtoMessage() {}
 
 func (x *ListAllocationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[12]
+	mi := &file_rm_v1_rm_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1258,7 +1663,7 @@ func (x *ListAllocationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAllocationsRequest.ProtoReflect.Descriptor instead.
 func (*ListAllocationsRequest) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{12}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListAllocationsRequest) GetIncludeInactive() bool {
@@ -1284,7 +1689,7 @@ type ListAllocationsResponse struct {
 
 func (x *ListAllocationsResponse) Reset() {
 	*x = ListAllocationsResponse{}
-	mi := &file_rm_v1_rm_proto_msgTypes[13]
+	mi := &file_rm_v1_rm_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1296,7 +1701,7 @@ func (x *ListAllocationsResponse) String() string {
 func (*ListAllocationsResponse) ProtoMessage() {}
 
 func (x *ListAllocationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[13]
+	mi := &file_rm_v1_rm_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1309,7 +1714,7 @@ func (x *ListAllocationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAllocationsResponse.ProtoReflect.Descriptor instead.
 func (*ListAllocationsResponse) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{13}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListAllocationsResponse) GetAllocations() []*Allocation {
@@ -1329,7 +1734,7 @@ type RenewLeaseRequest struct {
 
 func (x *RenewLeaseRequest) Reset() {
 	*x = RenewLeaseRequest{}
-	mi := &file_rm_v1_rm_proto_msgTypes[14]
+	mi := &file_rm_v1_rm_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1341,7 +1746,7 @@ func (x *RenewLeaseRequest) String() string {
 func (*RenewLeaseRequest) ProtoMessage() {}
 
 func (x *RenewLeaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[14]
+	mi := &file_rm_v1_rm_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1354,7 +1759,7 @@ func (x *RenewLeaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewLeaseRequest.ProtoReflect.Descriptor instead.
 func (*RenewLeaseRequest) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{14}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RenewLeaseRequest) GetId() string {
@@ -1386,7 +1791,7 @@ type ReserveRequest struct {
 
 func (x *ReserveRequest) Reset() {
 	*x = ReserveRequest{}
-	mi := &file_rm_v1_rm_proto_msgTypes[15]
+	mi := &file_rm_v1_rm_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1398,7 +1803,7 @@ func (x *ReserveRequest) String() string {
 func (*ReserveRequest) ProtoMessage() {}
 
 func (x *ReserveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[15]
+	mi := &file_rm_v1_rm_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1411,7 +1816,7 @@ func (x *ReserveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveRequest.ProtoReflect.Descriptor instead.
 func (*ReserveRequest) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{15}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ReserveRequest) GetTenant() string {
@@ -1472,7 +1877,7 @@ type Reservation struct {
 
 func (x *Reservation) Reset() {
 	*x = Reservation{}
-	mi := &file_rm_v1_rm_proto_msgTypes[16]
+	mi := &file_rm_v1_rm_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1484,7 +1889,7 @@ func (x *Reservation) String() string {
 func (*Reservation) ProtoMessage() {}
 
 func (x *Reservation) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[16]
+	mi := &file_rm_v1_rm_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1497,7 +1902,7 @@ func (x *Reservation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reservation.ProtoReflect.Descriptor instead.
 func (*Reservation) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{16}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Reservation) GetId() string {
@@ -1565,7 +1970,7 @@ type CancelReservationRequest struct {
 
 func (x *CancelReservationRequest) Reset() {
 	*x = CancelReservationRequest{}
-	mi := &file_rm_v1_rm_proto_msgTypes[17]
+	mi := &file_rm_v1_rm_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1577,7 +1982,7 @@ func (x *CancelReservationRequest) String() string {
 func (*CancelReservationRequest) ProtoMessage() {}
 
 func (x *CancelReservationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[17]
+	mi := &file_rm_v1_rm_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1590,7 +1995,7 @@ func (x *CancelReservationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelReservationRequest.ProtoReflect.Descriptor instead.
 func (*CancelReservationRequest) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{17}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CancelReservationRequest) GetId() string {
@@ -1609,7 +2014,7 @@ type ListReservationsRequest struct {
 
 func (x *ListReservationsRequest) Reset() {
 	*x = ListReservationsRequest{}
-	mi := &file_rm_v1_rm_proto_msgTypes[18]
+	mi := &file_rm_v1_rm_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1621,7 +2026,7 @@ func (x *ListReservationsRequest) String() string {
 func (*ListReservationsRequest) ProtoMessage() {}
 
 func (x *ListReservationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[18]
+	mi := &file_rm_v1_rm_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1634,7 +2039,7 @@ func (x *ListReservationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReservationsRequest.ProtoReflect.Descriptor instead.
 func (*ListReservationsRequest) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{18}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListReservationsRequest) GetIncludePast() bool {
@@ -1653,7 +2058,7 @@ type ListReservationsResponse struct {
 
 func (x *ListReservationsResponse) Reset() {
 	*x = ListReservationsResponse{}
-	mi := &file_rm_v1_rm_proto_msgTypes[19]
+	mi := &file_rm_v1_rm_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1665,7 +2070,7 @@ func (x *ListReservationsResponse) String() string {
 func (*ListReservationsResponse) ProtoMessage() {}
 
 func (x *ListReservationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[19]
+	mi := &file_rm_v1_rm_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1678,7 +2083,7 @@ func (x *ListReservationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReservationsResponse.ProtoReflect.Descriptor instead.
 func (*ListReservationsResponse) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{19}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListReservationsResponse) GetReservations() []*Reservation {
@@ -1698,7 +2103,7 @@ type GetDeviceRequest struct {
 
 func (x *GetDeviceRequest) Reset() {
 	*x = GetDeviceRequest{}
-	mi := &file_rm_v1_rm_proto_msgTypes[20]
+	mi := &file_rm_v1_rm_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1710,7 +2115,7 @@ func (x *GetDeviceRequest) String() string {
 func (*GetDeviceRequest) ProtoMessage() {}
 
 func (x *GetDeviceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[20]
+	mi := &file_rm_v1_rm_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1723,7 +2128,7 @@ func (x *GetDeviceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeviceRequest.ProtoReflect.Descriptor instead.
 func (*GetDeviceRequest) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{20}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetDeviceRequest) GetDetail() bool {
@@ -1750,7 +2155,7 @@ type QubitDetail struct {
 
 func (x *QubitDetail) Reset() {
 	*x = QubitDetail{}
-	mi := &file_rm_v1_rm_proto_msgTypes[21]
+	mi := &file_rm_v1_rm_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1762,7 +2167,7 @@ func (x *QubitDetail) String() string {
 func (*QubitDetail) ProtoMessage() {}
 
 func (x *QubitDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[21]
+	mi := &file_rm_v1_rm_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1775,7 +2180,7 @@ func (x *QubitDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QubitDetail.ProtoReflect.Descriptor instead.
 func (*QubitDetail) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{21}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *QubitDetail) GetIndex() uint32 {
@@ -1855,7 +2260,7 @@ type CouplerDetail struct {
 
 func (x *CouplerDetail) Reset() {
 	*x = CouplerDetail{}
-	mi := &file_rm_v1_rm_proto_msgTypes[22]
+	mi := &file_rm_v1_rm_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1867,7 +2272,7 @@ func (x *CouplerDetail) String() string {
 func (*CouplerDetail) ProtoMessage() {}
 
 func (x *CouplerDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[22]
+	mi := &file_rm_v1_rm_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1880,7 +2285,7 @@ func (x *CouplerDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CouplerDetail.ProtoReflect.Descriptor instead.
 func (*CouplerDetail) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{22}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CouplerDetail) GetA() uint32 {
@@ -1948,7 +2353,7 @@ type DeviceInfo struct {
 
 func (x *DeviceInfo) Reset() {
 	*x = DeviceInfo{}
-	mi := &file_rm_v1_rm_proto_msgTypes[23]
+	mi := &file_rm_v1_rm_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1960,7 +2365,7 @@ func (x *DeviceInfo) String() string {
 func (*DeviceInfo) ProtoMessage() {}
 
 func (x *DeviceInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[23]
+	mi := &file_rm_v1_rm_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1973,7 +2378,7 @@ func (x *DeviceInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceInfo.ProtoReflect.Descriptor instead.
 func (*DeviceInfo) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{23}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DeviceInfo) GetName() string {
@@ -2089,7 +2494,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_rm_v1_rm_proto_msgTypes[24]
+	mi := &file_rm_v1_rm_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2101,7 +2506,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[24]
+	mi := &file_rm_v1_rm_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2114,7 +2519,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{24}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{30}
 }
 
 type StatusResponse struct {
@@ -2139,7 +2544,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_rm_v1_rm_proto_msgTypes[25]
+	mi := &file_rm_v1_rm_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2151,7 +2556,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[25]
+	mi := &file_rm_v1_rm_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2164,7 +2569,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{25}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *StatusResponse) GetController() string {
@@ -2275,7 +2680,7 @@ type WatchEventsRequest struct {
 
 func (x *WatchEventsRequest) Reset() {
 	*x = WatchEventsRequest{}
-	mi := &file_rm_v1_rm_proto_msgTypes[26]
+	mi := &file_rm_v1_rm_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2287,7 +2692,7 @@ func (x *WatchEventsRequest) String() string {
 func (*WatchEventsRequest) ProtoMessage() {}
 
 func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[26]
+	mi := &file_rm_v1_rm_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2300,7 +2705,7 @@ func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsRequest.ProtoReflect.Descriptor instead.
 func (*WatchEventsRequest) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{26}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *WatchEventsRequest) GetFromSeq() uint64 {
@@ -2323,7 +2728,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_rm_v1_rm_proto_msgTypes[27]
+	mi := &file_rm_v1_rm_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2335,7 +2740,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_rm_v1_rm_proto_msgTypes[27]
+	mi := &file_rm_v1_rm_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2348,7 +2753,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_rm_v1_rm_proto_rawDescGZIP(), []int{27}
+	return file_rm_v1_rm_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Event) GetSeq() uint64 {
@@ -2390,7 +2795,39 @@ var File_rm_v1_rm_proto protoreflect.FileDescriptor
 
 const file_rm_v1_rm_proto_rawDesc = "" +
 	"\n" +
-	"\x0erm/v1/rm.proto\x12\veigen.rm.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n" +
+	"\x0erm/v1/rm.proto\x12\veigen.rm.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa3\x01\n" +
+	"\x11PushModuleRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04wasm\x18\x03 \x01(\fR\x04wasm\x12\x1c\n" +
+	"\tsignature\x18\x04 \x01(\fR\tsignature\x12\x18\n" +
+	"\aversion\x18\x05 \x01(\rR\aversion\x12\x1a\n" +
+	"\bactivate\x18\x06 \x01(\bR\bactivate\"\xe1\x02\n" +
+	"\n" +
+	"ModuleInfo\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\rR\aversion\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06sha256\x18\x04 \x01(\tR\x06sha256\x12\x12\n" +
+	"\x04size\x18\x05 \x01(\x03R\x04size\x12\x14\n" +
+	"\x05state\x18\x06 \x01(\tR\x05state\x12\x16\n" +
+	"\x06signed\x18\a \x01(\bR\x06signed\x12\x16\n" +
+	"\x06active\x18\b \x01(\bR\x06active\x12\x16\n" +
+	"\x06shadow\x18\t \x01(\bR\x06shadow\x129\n" +
+	"\n" +
+	"created_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x14\n" +
+	"\x05calls\x18\v \x01(\x04R\x05calls\x12\x1a\n" +
+	"\bfailures\x18\f \x01(\x04R\bfailures\x12\x1a\n" +
+	"\bexisting\x18\r \x01(\bR\bexisting\"\x14\n" +
+	"\x12ListModulesRequest\"H\n" +
+	"\x13ListModulesResponse\x121\n" +
+	"\amodules\x18\x01 \x03(\v2\x17.eigen.rm.v1.ModuleInfoR\amodules\"E\n" +
+	"\x15ActivateModuleRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\rR\aversion\"+\n" +
+	"\x15RollbackModuleRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x12\n" +
 	"\x10ListFleetRequest\"\xc7\x03\n" +
 	"\vFleetDevice\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x1e\n" +
@@ -2613,7 +3050,7 @@ const file_rm_v1_rm_proto_rawDesc = "" +
 	"\x14ISOLATION_LEVEL_NONE\x10\x01\x12\x1b\n" +
 	"\x17ISOLATION_LEVEL_SPATIAL\x10\x02\x12\x1c\n" +
 	"\x18ISOLATION_LEVEL_TEMPORAL\x10\x03\x12$\n" +
-	" ISOLATION_LEVEL_SPATIAL_TEMPORAL\x10\x042\xa5\a\n" +
+	" ISOLATION_LEVEL_SPATIAL_TEMPORAL\x10\x042\xdc\t\n" +
 	"\x0fResourceManager\x12G\n" +
 	"\bAllocate\x12\x1c.eigen.rm.v1.AllocateRequest\x1a\x1d.eigen.rm.v1.AllocateResponse\x12D\n" +
 	"\aRelease\x12\x1b.eigen.rm.v1.ReleaseRequest\x1a\x1c.eigen.rm.v1.ReleaseResponse\x12K\n" +
@@ -2627,7 +3064,12 @@ const file_rm_v1_rm_proto_rawDesc = "" +
 	"\tGetDevice\x12\x1d.eigen.rm.v1.GetDeviceRequest\x1a\x17.eigen.rm.v1.DeviceInfo\x12A\n" +
 	"\x06Status\x12\x1a.eigen.rm.v1.StatusRequest\x1a\x1b.eigen.rm.v1.StatusResponse\x12D\n" +
 	"\vWatchEvents\x12\x1f.eigen.rm.v1.WatchEventsRequest\x1a\x12.eigen.rm.v1.Event0\x01\x12J\n" +
-	"\tListFleet\x12\x1d.eigen.rm.v1.ListFleetRequest\x1a\x1e.eigen.rm.v1.ListFleetResponseB'Z%github.com/eigen-os/rm/api/rm/v1;rmv1b\x06proto3"
+	"\tListFleet\x12\x1d.eigen.rm.v1.ListFleetRequest\x1a\x1e.eigen.rm.v1.ListFleetResponse\x12E\n" +
+	"\n" +
+	"PushModule\x12\x1e.eigen.rm.v1.PushModuleRequest\x1a\x17.eigen.rm.v1.ModuleInfo\x12P\n" +
+	"\vListModules\x12\x1f.eigen.rm.v1.ListModulesRequest\x1a .eigen.rm.v1.ListModulesResponse\x12M\n" +
+	"\x0eActivateModule\x12\".eigen.rm.v1.ActivateModuleRequest\x1a\x17.eigen.rm.v1.ModuleInfo\x12M\n" +
+	"\x0eRollbackModule\x12\".eigen.rm.v1.RollbackModuleRequest\x1a\x17.eigen.rm.v1.ModuleInfoB'Z%github.com/eigen-os/rm/api/rm/v1;rmv1b\x06proto3"
 
 var (
 	file_rm_v1_rm_proto_rawDescOnce sync.Once
@@ -2642,99 +3084,115 @@ func file_rm_v1_rm_proto_rawDescGZIP() []byte {
 }
 
 var file_rm_v1_rm_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_rm_v1_rm_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_rm_v1_rm_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_rm_v1_rm_proto_goTypes = []any{
 	(Shape)(0),                       // 0: eigen.rm.v1.Shape
 	(IsolationLevel)(0),              // 1: eigen.rm.v1.IsolationLevel
-	(*ListFleetRequest)(nil),         // 2: eigen.rm.v1.ListFleetRequest
-	(*FleetDevice)(nil),              // 3: eigen.rm.v1.FleetDevice
-	(*ListFleetResponse)(nil),        // 4: eigen.rm.v1.ListFleetResponse
-	(*RebalanceMove)(nil),            // 5: eigen.rm.v1.RebalanceMove
-	(*RebalancePlan)(nil),            // 6: eigen.rm.v1.RebalancePlan
-	(*InteractionPair)(nil),          // 7: eigen.rm.v1.InteractionPair
-	(*AllocateRequest)(nil),          // 8: eigen.rm.v1.AllocateRequest
-	(*AllocateResponse)(nil),         // 9: eigen.rm.v1.AllocateResponse
-	(*Allocation)(nil),               // 10: eigen.rm.v1.Allocation
-	(*ReleaseRequest)(nil),           // 11: eigen.rm.v1.ReleaseRequest
-	(*ReleaseResponse)(nil),          // 12: eigen.rm.v1.ReleaseResponse
-	(*GetAllocationRequest)(nil),     // 13: eigen.rm.v1.GetAllocationRequest
-	(*ListAllocationsRequest)(nil),   // 14: eigen.rm.v1.ListAllocationsRequest
-	(*ListAllocationsResponse)(nil),  // 15: eigen.rm.v1.ListAllocationsResponse
-	(*RenewLeaseRequest)(nil),        // 16: eigen.rm.v1.RenewLeaseRequest
-	(*ReserveRequest)(nil),           // 17: eigen.rm.v1.ReserveRequest
-	(*Reservation)(nil),              // 18: eigen.rm.v1.Reservation
-	(*CancelReservationRequest)(nil), // 19: eigen.rm.v1.CancelReservationRequest
-	(*ListReservationsRequest)(nil),  // 20: eigen.rm.v1.ListReservationsRequest
-	(*ListReservationsResponse)(nil), // 21: eigen.rm.v1.ListReservationsResponse
-	(*GetDeviceRequest)(nil),         // 22: eigen.rm.v1.GetDeviceRequest
-	(*QubitDetail)(nil),              // 23: eigen.rm.v1.QubitDetail
-	(*CouplerDetail)(nil),            // 24: eigen.rm.v1.CouplerDetail
-	(*DeviceInfo)(nil),               // 25: eigen.rm.v1.DeviceInfo
-	(*StatusRequest)(nil),            // 26: eigen.rm.v1.StatusRequest
-	(*StatusResponse)(nil),           // 27: eigen.rm.v1.StatusResponse
-	(*WatchEventsRequest)(nil),       // 28: eigen.rm.v1.WatchEventsRequest
-	(*Event)(nil),                    // 29: eigen.rm.v1.Event
-	(*durationpb.Duration)(nil),      // 30: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),    // 31: google.protobuf.Timestamp
+	(*PushModuleRequest)(nil),        // 2: eigen.rm.v1.PushModuleRequest
+	(*ModuleInfo)(nil),               // 3: eigen.rm.v1.ModuleInfo
+	(*ListModulesRequest)(nil),       // 4: eigen.rm.v1.ListModulesRequest
+	(*ListModulesResponse)(nil),      // 5: eigen.rm.v1.ListModulesResponse
+	(*ActivateModuleRequest)(nil),    // 6: eigen.rm.v1.ActivateModuleRequest
+	(*RollbackModuleRequest)(nil),    // 7: eigen.rm.v1.RollbackModuleRequest
+	(*ListFleetRequest)(nil),         // 8: eigen.rm.v1.ListFleetRequest
+	(*FleetDevice)(nil),              // 9: eigen.rm.v1.FleetDevice
+	(*ListFleetResponse)(nil),        // 10: eigen.rm.v1.ListFleetResponse
+	(*RebalanceMove)(nil),            // 11: eigen.rm.v1.RebalanceMove
+	(*RebalancePlan)(nil),            // 12: eigen.rm.v1.RebalancePlan
+	(*InteractionPair)(nil),          // 13: eigen.rm.v1.InteractionPair
+	(*AllocateRequest)(nil),          // 14: eigen.rm.v1.AllocateRequest
+	(*AllocateResponse)(nil),         // 15: eigen.rm.v1.AllocateResponse
+	(*Allocation)(nil),               // 16: eigen.rm.v1.Allocation
+	(*ReleaseRequest)(nil),           // 17: eigen.rm.v1.ReleaseRequest
+	(*ReleaseResponse)(nil),          // 18: eigen.rm.v1.ReleaseResponse
+	(*GetAllocationRequest)(nil),     // 19: eigen.rm.v1.GetAllocationRequest
+	(*ListAllocationsRequest)(nil),   // 20: eigen.rm.v1.ListAllocationsRequest
+	(*ListAllocationsResponse)(nil),  // 21: eigen.rm.v1.ListAllocationsResponse
+	(*RenewLeaseRequest)(nil),        // 22: eigen.rm.v1.RenewLeaseRequest
+	(*ReserveRequest)(nil),           // 23: eigen.rm.v1.ReserveRequest
+	(*Reservation)(nil),              // 24: eigen.rm.v1.Reservation
+	(*CancelReservationRequest)(nil), // 25: eigen.rm.v1.CancelReservationRequest
+	(*ListReservationsRequest)(nil),  // 26: eigen.rm.v1.ListReservationsRequest
+	(*ListReservationsResponse)(nil), // 27: eigen.rm.v1.ListReservationsResponse
+	(*GetDeviceRequest)(nil),         // 28: eigen.rm.v1.GetDeviceRequest
+	(*QubitDetail)(nil),              // 29: eigen.rm.v1.QubitDetail
+	(*CouplerDetail)(nil),            // 30: eigen.rm.v1.CouplerDetail
+	(*DeviceInfo)(nil),               // 31: eigen.rm.v1.DeviceInfo
+	(*StatusRequest)(nil),            // 32: eigen.rm.v1.StatusRequest
+	(*StatusResponse)(nil),           // 33: eigen.rm.v1.StatusResponse
+	(*WatchEventsRequest)(nil),       // 34: eigen.rm.v1.WatchEventsRequest
+	(*Event)(nil),                    // 35: eigen.rm.v1.Event
+	(*timestamppb.Timestamp)(nil),    // 36: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),      // 37: google.protobuf.Duration
 }
 var file_rm_v1_rm_proto_depIdxs = []int32{
-	30, // 0: eigen.rm.v1.FleetDevice.staleness:type_name -> google.protobuf.Duration
-	3,  // 1: eigen.rm.v1.ListFleetResponse.devices:type_name -> eigen.rm.v1.FleetDevice
-	6,  // 2: eigen.rm.v1.ListFleetResponse.plan:type_name -> eigen.rm.v1.RebalancePlan
-	31, // 3: eigen.rm.v1.RebalancePlan.time:type_name -> google.protobuf.Timestamp
-	5,  // 4: eigen.rm.v1.RebalancePlan.moves:type_name -> eigen.rm.v1.RebalanceMove
-	0,  // 5: eigen.rm.v1.AllocateRequest.shape:type_name -> eigen.rm.v1.Shape
-	7,  // 6: eigen.rm.v1.AllocateRequest.pairs:type_name -> eigen.rm.v1.InteractionPair
-	30, // 7: eigen.rm.v1.AllocateRequest.duration:type_name -> google.protobuf.Duration
-	1,  // 8: eigen.rm.v1.AllocateRequest.isolation:type_name -> eigen.rm.v1.IsolationLevel
-	30, // 9: eigen.rm.v1.AllocateRequest.max_wait:type_name -> google.protobuf.Duration
-	10, // 10: eigen.rm.v1.AllocateResponse.allocation:type_name -> eigen.rm.v1.Allocation
-	31, // 11: eigen.rm.v1.Allocation.created_at:type_name -> google.protobuf.Timestamp
-	31, // 12: eigen.rm.v1.Allocation.lease_expires_at:type_name -> google.protobuf.Timestamp
-	31, // 13: eigen.rm.v1.Allocation.released_at:type_name -> google.protobuf.Timestamp
-	30, // 14: eigen.rm.v1.Allocation.queued_for:type_name -> google.protobuf.Duration
-	10, // 15: eigen.rm.v1.ReleaseResponse.allocation:type_name -> eigen.rm.v1.Allocation
-	10, // 16: eigen.rm.v1.ListAllocationsResponse.allocations:type_name -> eigen.rm.v1.Allocation
-	30, // 17: eigen.rm.v1.RenewLeaseRequest.extend_by:type_name -> google.protobuf.Duration
-	31, // 18: eigen.rm.v1.ReserveRequest.start:type_name -> google.protobuf.Timestamp
-	31, // 19: eigen.rm.v1.ReserveRequest.end:type_name -> google.protobuf.Timestamp
-	31, // 20: eigen.rm.v1.Reservation.start:type_name -> google.protobuf.Timestamp
-	31, // 21: eigen.rm.v1.Reservation.end:type_name -> google.protobuf.Timestamp
-	18, // 22: eigen.rm.v1.ListReservationsResponse.reservations:type_name -> eigen.rm.v1.Reservation
-	31, // 23: eigen.rm.v1.DeviceInfo.calibrated_at:type_name -> google.protobuf.Timestamp
-	23, // 24: eigen.rm.v1.DeviceInfo.qubit_detail:type_name -> eigen.rm.v1.QubitDetail
-	24, // 25: eigen.rm.v1.DeviceInfo.coupler_detail:type_name -> eigen.rm.v1.CouplerDetail
-	31, // 26: eigen.rm.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
-	31, // 27: eigen.rm.v1.Event.time:type_name -> google.protobuf.Timestamp
-	8,  // 28: eigen.rm.v1.ResourceManager.Allocate:input_type -> eigen.rm.v1.AllocateRequest
-	11, // 29: eigen.rm.v1.ResourceManager.Release:input_type -> eigen.rm.v1.ReleaseRequest
-	13, // 30: eigen.rm.v1.ResourceManager.GetAllocation:input_type -> eigen.rm.v1.GetAllocationRequest
-	14, // 31: eigen.rm.v1.ResourceManager.ListAllocations:input_type -> eigen.rm.v1.ListAllocationsRequest
-	16, // 32: eigen.rm.v1.ResourceManager.RenewLease:input_type -> eigen.rm.v1.RenewLeaseRequest
-	17, // 33: eigen.rm.v1.ResourceManager.Reserve:input_type -> eigen.rm.v1.ReserveRequest
-	19, // 34: eigen.rm.v1.ResourceManager.CancelReservation:input_type -> eigen.rm.v1.CancelReservationRequest
-	20, // 35: eigen.rm.v1.ResourceManager.ListReservations:input_type -> eigen.rm.v1.ListReservationsRequest
-	22, // 36: eigen.rm.v1.ResourceManager.GetDevice:input_type -> eigen.rm.v1.GetDeviceRequest
-	26, // 37: eigen.rm.v1.ResourceManager.Status:input_type -> eigen.rm.v1.StatusRequest
-	28, // 38: eigen.rm.v1.ResourceManager.WatchEvents:input_type -> eigen.rm.v1.WatchEventsRequest
-	2,  // 39: eigen.rm.v1.ResourceManager.ListFleet:input_type -> eigen.rm.v1.ListFleetRequest
-	9,  // 40: eigen.rm.v1.ResourceManager.Allocate:output_type -> eigen.rm.v1.AllocateResponse
-	12, // 41: eigen.rm.v1.ResourceManager.Release:output_type -> eigen.rm.v1.ReleaseResponse
-	10, // 42: eigen.rm.v1.ResourceManager.GetAllocation:output_type -> eigen.rm.v1.Allocation
-	15, // 43: eigen.rm.v1.ResourceManager.ListAllocations:output_type -> eigen.rm.v1.ListAllocationsResponse
-	10, // 44: eigen.rm.v1.ResourceManager.RenewLease:output_type -> eigen.rm.v1.Allocation
-	18, // 45: eigen.rm.v1.ResourceManager.Reserve:output_type -> eigen.rm.v1.Reservation
-	18, // 46: eigen.rm.v1.ResourceManager.CancelReservation:output_type -> eigen.rm.v1.Reservation
-	21, // 47: eigen.rm.v1.ResourceManager.ListReservations:output_type -> eigen.rm.v1.ListReservationsResponse
-	25, // 48: eigen.rm.v1.ResourceManager.GetDevice:output_type -> eigen.rm.v1.DeviceInfo
-	27, // 49: eigen.rm.v1.ResourceManager.Status:output_type -> eigen.rm.v1.StatusResponse
-	29, // 50: eigen.rm.v1.ResourceManager.WatchEvents:output_type -> eigen.rm.v1.Event
-	4,  // 51: eigen.rm.v1.ResourceManager.ListFleet:output_type -> eigen.rm.v1.ListFleetResponse
-	40, // [40:52] is the sub-list for method output_type
-	28, // [28:40] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	36, // 0: eigen.rm.v1.ModuleInfo.created_at:type_name -> google.protobuf.Timestamp
+	3,  // 1: eigen.rm.v1.ListModulesResponse.modules:type_name -> eigen.rm.v1.ModuleInfo
+	37, // 2: eigen.rm.v1.FleetDevice.staleness:type_name -> google.protobuf.Duration
+	9,  // 3: eigen.rm.v1.ListFleetResponse.devices:type_name -> eigen.rm.v1.FleetDevice
+	12, // 4: eigen.rm.v1.ListFleetResponse.plan:type_name -> eigen.rm.v1.RebalancePlan
+	36, // 5: eigen.rm.v1.RebalancePlan.time:type_name -> google.protobuf.Timestamp
+	11, // 6: eigen.rm.v1.RebalancePlan.moves:type_name -> eigen.rm.v1.RebalanceMove
+	0,  // 7: eigen.rm.v1.AllocateRequest.shape:type_name -> eigen.rm.v1.Shape
+	13, // 8: eigen.rm.v1.AllocateRequest.pairs:type_name -> eigen.rm.v1.InteractionPair
+	37, // 9: eigen.rm.v1.AllocateRequest.duration:type_name -> google.protobuf.Duration
+	1,  // 10: eigen.rm.v1.AllocateRequest.isolation:type_name -> eigen.rm.v1.IsolationLevel
+	37, // 11: eigen.rm.v1.AllocateRequest.max_wait:type_name -> google.protobuf.Duration
+	16, // 12: eigen.rm.v1.AllocateResponse.allocation:type_name -> eigen.rm.v1.Allocation
+	36, // 13: eigen.rm.v1.Allocation.created_at:type_name -> google.protobuf.Timestamp
+	36, // 14: eigen.rm.v1.Allocation.lease_expires_at:type_name -> google.protobuf.Timestamp
+	36, // 15: eigen.rm.v1.Allocation.released_at:type_name -> google.protobuf.Timestamp
+	37, // 16: eigen.rm.v1.Allocation.queued_for:type_name -> google.protobuf.Duration
+	16, // 17: eigen.rm.v1.ReleaseResponse.allocation:type_name -> eigen.rm.v1.Allocation
+	16, // 18: eigen.rm.v1.ListAllocationsResponse.allocations:type_name -> eigen.rm.v1.Allocation
+	37, // 19: eigen.rm.v1.RenewLeaseRequest.extend_by:type_name -> google.protobuf.Duration
+	36, // 20: eigen.rm.v1.ReserveRequest.start:type_name -> google.protobuf.Timestamp
+	36, // 21: eigen.rm.v1.ReserveRequest.end:type_name -> google.protobuf.Timestamp
+	36, // 22: eigen.rm.v1.Reservation.start:type_name -> google.protobuf.Timestamp
+	36, // 23: eigen.rm.v1.Reservation.end:type_name -> google.protobuf.Timestamp
+	24, // 24: eigen.rm.v1.ListReservationsResponse.reservations:type_name -> eigen.rm.v1.Reservation
+	36, // 25: eigen.rm.v1.DeviceInfo.calibrated_at:type_name -> google.protobuf.Timestamp
+	29, // 26: eigen.rm.v1.DeviceInfo.qubit_detail:type_name -> eigen.rm.v1.QubitDetail
+	30, // 27: eigen.rm.v1.DeviceInfo.coupler_detail:type_name -> eigen.rm.v1.CouplerDetail
+	36, // 28: eigen.rm.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
+	36, // 29: eigen.rm.v1.Event.time:type_name -> google.protobuf.Timestamp
+	14, // 30: eigen.rm.v1.ResourceManager.Allocate:input_type -> eigen.rm.v1.AllocateRequest
+	17, // 31: eigen.rm.v1.ResourceManager.Release:input_type -> eigen.rm.v1.ReleaseRequest
+	19, // 32: eigen.rm.v1.ResourceManager.GetAllocation:input_type -> eigen.rm.v1.GetAllocationRequest
+	20, // 33: eigen.rm.v1.ResourceManager.ListAllocations:input_type -> eigen.rm.v1.ListAllocationsRequest
+	22, // 34: eigen.rm.v1.ResourceManager.RenewLease:input_type -> eigen.rm.v1.RenewLeaseRequest
+	23, // 35: eigen.rm.v1.ResourceManager.Reserve:input_type -> eigen.rm.v1.ReserveRequest
+	25, // 36: eigen.rm.v1.ResourceManager.CancelReservation:input_type -> eigen.rm.v1.CancelReservationRequest
+	26, // 37: eigen.rm.v1.ResourceManager.ListReservations:input_type -> eigen.rm.v1.ListReservationsRequest
+	28, // 38: eigen.rm.v1.ResourceManager.GetDevice:input_type -> eigen.rm.v1.GetDeviceRequest
+	32, // 39: eigen.rm.v1.ResourceManager.Status:input_type -> eigen.rm.v1.StatusRequest
+	34, // 40: eigen.rm.v1.ResourceManager.WatchEvents:input_type -> eigen.rm.v1.WatchEventsRequest
+	8,  // 41: eigen.rm.v1.ResourceManager.ListFleet:input_type -> eigen.rm.v1.ListFleetRequest
+	2,  // 42: eigen.rm.v1.ResourceManager.PushModule:input_type -> eigen.rm.v1.PushModuleRequest
+	4,  // 43: eigen.rm.v1.ResourceManager.ListModules:input_type -> eigen.rm.v1.ListModulesRequest
+	6,  // 44: eigen.rm.v1.ResourceManager.ActivateModule:input_type -> eigen.rm.v1.ActivateModuleRequest
+	7,  // 45: eigen.rm.v1.ResourceManager.RollbackModule:input_type -> eigen.rm.v1.RollbackModuleRequest
+	15, // 46: eigen.rm.v1.ResourceManager.Allocate:output_type -> eigen.rm.v1.AllocateResponse
+	18, // 47: eigen.rm.v1.ResourceManager.Release:output_type -> eigen.rm.v1.ReleaseResponse
+	16, // 48: eigen.rm.v1.ResourceManager.GetAllocation:output_type -> eigen.rm.v1.Allocation
+	21, // 49: eigen.rm.v1.ResourceManager.ListAllocations:output_type -> eigen.rm.v1.ListAllocationsResponse
+	16, // 50: eigen.rm.v1.ResourceManager.RenewLease:output_type -> eigen.rm.v1.Allocation
+	24, // 51: eigen.rm.v1.ResourceManager.Reserve:output_type -> eigen.rm.v1.Reservation
+	24, // 52: eigen.rm.v1.ResourceManager.CancelReservation:output_type -> eigen.rm.v1.Reservation
+	27, // 53: eigen.rm.v1.ResourceManager.ListReservations:output_type -> eigen.rm.v1.ListReservationsResponse
+	31, // 54: eigen.rm.v1.ResourceManager.GetDevice:output_type -> eigen.rm.v1.DeviceInfo
+	33, // 55: eigen.rm.v1.ResourceManager.Status:output_type -> eigen.rm.v1.StatusResponse
+	35, // 56: eigen.rm.v1.ResourceManager.WatchEvents:output_type -> eigen.rm.v1.Event
+	10, // 57: eigen.rm.v1.ResourceManager.ListFleet:output_type -> eigen.rm.v1.ListFleetResponse
+	3,  // 58: eigen.rm.v1.ResourceManager.PushModule:output_type -> eigen.rm.v1.ModuleInfo
+	5,  // 59: eigen.rm.v1.ResourceManager.ListModules:output_type -> eigen.rm.v1.ListModulesResponse
+	3,  // 60: eigen.rm.v1.ResourceManager.ActivateModule:output_type -> eigen.rm.v1.ModuleInfo
+	3,  // 61: eigen.rm.v1.ResourceManager.RollbackModule:output_type -> eigen.rm.v1.ModuleInfo
+	46, // [46:62] is the sub-list for method output_type
+	30, // [30:46] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_rm_v1_rm_proto_init() }
@@ -2742,14 +3200,14 @@ func file_rm_v1_rm_proto_init() {
 	if File_rm_v1_rm_proto != nil {
 		return
 	}
-	file_rm_v1_rm_proto_msgTypes[6].OneofWrappers = []any{}
+	file_rm_v1_rm_proto_msgTypes[12].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rm_v1_rm_proto_rawDesc), len(file_rm_v1_rm_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   28,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

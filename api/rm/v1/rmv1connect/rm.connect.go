@@ -71,6 +71,18 @@ const (
 	// ResourceManagerListFleetProcedure is the fully-qualified name of the ResourceManager's ListFleet
 	// RPC.
 	ResourceManagerListFleetProcedure = "/eigen.rm.v1.ResourceManager/ListFleet"
+	// ResourceManagerPushModuleProcedure is the fully-qualified name of the ResourceManager's
+	// PushModule RPC.
+	ResourceManagerPushModuleProcedure = "/eigen.rm.v1.ResourceManager/PushModule"
+	// ResourceManagerListModulesProcedure is the fully-qualified name of the ResourceManager's
+	// ListModules RPC.
+	ResourceManagerListModulesProcedure = "/eigen.rm.v1.ResourceManager/ListModules"
+	// ResourceManagerActivateModuleProcedure is the fully-qualified name of the ResourceManager's
+	// ActivateModule RPC.
+	ResourceManagerActivateModuleProcedure = "/eigen.rm.v1.ResourceManager/ActivateModule"
+	// ResourceManagerRollbackModuleProcedure is the fully-qualified name of the ResourceManager's
+	// RollbackModule RPC.
+	ResourceManagerRollbackModuleProcedure = "/eigen.rm.v1.ResourceManager/RollbackModule"
 )
 
 // ResourceManagerClient is a client for the eigen.rm.v1.ResourceManager service.
@@ -99,6 +111,15 @@ type ResourceManagerClient interface {
 	WatchEvents(context.Context, *connect.Request[v1.WatchEventsRequest]) (*connect.ServerStreamForClient[v1.Event], error)
 	// The fleet as this controller sees it over MQTT (itself included).
 	ListFleet(context.Context, *connect.Request[v1.ListFleetRequest]) (*connect.Response[v1.ListFleetResponse], error)
+	// Strategy modules (WebAssembly), admin only for changes. A pushed module
+	// is checked (size, imports, ABI version and kind, signature when keys are
+	// configured, conformance on golden problems) before it is stored;
+	// FailedPrecondition says which check refused it.
+	PushModule(context.Context, *connect.Request[v1.PushModuleRequest]) (*connect.Response[v1.ModuleInfo], error)
+	ListModules(context.Context, *connect.Request[v1.ListModulesRequest]) (*connect.Response[v1.ListModulesResponse], error)
+	ActivateModule(context.Context, *connect.Request[v1.ActivateModuleRequest]) (*connect.Response[v1.ModuleInfo], error)
+	// Back to the version active before the current one.
+	RollbackModule(context.Context, *connect.Request[v1.RollbackModuleRequest]) (*connect.Response[v1.ModuleInfo], error)
 }
 
 // NewResourceManagerClient constructs a client for the eigen.rm.v1.ResourceManager service. By
@@ -184,6 +205,30 @@ func NewResourceManagerClient(httpClient connect.HTTPClient, baseURL string, opt
 			connect.WithSchema(resourceManagerMethods.ByName("ListFleet")),
 			connect.WithClientOptions(opts...),
 		),
+		pushModule: connect.NewClient[v1.PushModuleRequest, v1.ModuleInfo](
+			httpClient,
+			baseURL+ResourceManagerPushModuleProcedure,
+			connect.WithSchema(resourceManagerMethods.ByName("PushModule")),
+			connect.WithClientOptions(opts...),
+		),
+		listModules: connect.NewClient[v1.ListModulesRequest, v1.ListModulesResponse](
+			httpClient,
+			baseURL+ResourceManagerListModulesProcedure,
+			connect.WithSchema(resourceManagerMethods.ByName("ListModules")),
+			connect.WithClientOptions(opts...),
+		),
+		activateModule: connect.NewClient[v1.ActivateModuleRequest, v1.ModuleInfo](
+			httpClient,
+			baseURL+ResourceManagerActivateModuleProcedure,
+			connect.WithSchema(resourceManagerMethods.ByName("ActivateModule")),
+			connect.WithClientOptions(opts...),
+		),
+		rollbackModule: connect.NewClient[v1.RollbackModuleRequest, v1.ModuleInfo](
+			httpClient,
+			baseURL+ResourceManagerRollbackModuleProcedure,
+			connect.WithSchema(resourceManagerMethods.ByName("RollbackModule")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -201,6 +246,10 @@ type resourceManagerClient struct {
 	status            *connect.Client[v1.StatusRequest, v1.StatusResponse]
 	watchEvents       *connect.Client[v1.WatchEventsRequest, v1.Event]
 	listFleet         *connect.Client[v1.ListFleetRequest, v1.ListFleetResponse]
+	pushModule        *connect.Client[v1.PushModuleRequest, v1.ModuleInfo]
+	listModules       *connect.Client[v1.ListModulesRequest, v1.ListModulesResponse]
+	activateModule    *connect.Client[v1.ActivateModuleRequest, v1.ModuleInfo]
+	rollbackModule    *connect.Client[v1.RollbackModuleRequest, v1.ModuleInfo]
 }
 
 // Allocate calls eigen.rm.v1.ResourceManager.Allocate.
@@ -263,6 +312,26 @@ func (c *resourceManagerClient) ListFleet(ctx context.Context, req *connect.Requ
 	return c.listFleet.CallUnary(ctx, req)
 }
 
+// PushModule calls eigen.rm.v1.ResourceManager.PushModule.
+func (c *resourceManagerClient) PushModule(ctx context.Context, req *connect.Request[v1.PushModuleRequest]) (*connect.Response[v1.ModuleInfo], error) {
+	return c.pushModule.CallUnary(ctx, req)
+}
+
+// ListModules calls eigen.rm.v1.ResourceManager.ListModules.
+func (c *resourceManagerClient) ListModules(ctx context.Context, req *connect.Request[v1.ListModulesRequest]) (*connect.Response[v1.ListModulesResponse], error) {
+	return c.listModules.CallUnary(ctx, req)
+}
+
+// ActivateModule calls eigen.rm.v1.ResourceManager.ActivateModule.
+func (c *resourceManagerClient) ActivateModule(ctx context.Context, req *connect.Request[v1.ActivateModuleRequest]) (*connect.Response[v1.ModuleInfo], error) {
+	return c.activateModule.CallUnary(ctx, req)
+}
+
+// RollbackModule calls eigen.rm.v1.ResourceManager.RollbackModule.
+func (c *resourceManagerClient) RollbackModule(ctx context.Context, req *connect.Request[v1.RollbackModuleRequest]) (*connect.Response[v1.ModuleInfo], error) {
+	return c.rollbackModule.CallUnary(ctx, req)
+}
+
 // ResourceManagerHandler is an implementation of the eigen.rm.v1.ResourceManager service.
 type ResourceManagerHandler interface {
 	// Allocate physical qubits to a task. Idempotent on (tenant, idempotency_key):
@@ -289,6 +358,15 @@ type ResourceManagerHandler interface {
 	WatchEvents(context.Context, *connect.Request[v1.WatchEventsRequest], *connect.ServerStream[v1.Event]) error
 	// The fleet as this controller sees it over MQTT (itself included).
 	ListFleet(context.Context, *connect.Request[v1.ListFleetRequest]) (*connect.Response[v1.ListFleetResponse], error)
+	// Strategy modules (WebAssembly), admin only for changes. A pushed module
+	// is checked (size, imports, ABI version and kind, signature when keys are
+	// configured, conformance on golden problems) before it is stored;
+	// FailedPrecondition says which check refused it.
+	PushModule(context.Context, *connect.Request[v1.PushModuleRequest]) (*connect.Response[v1.ModuleInfo], error)
+	ListModules(context.Context, *connect.Request[v1.ListModulesRequest]) (*connect.Response[v1.ListModulesResponse], error)
+	ActivateModule(context.Context, *connect.Request[v1.ActivateModuleRequest]) (*connect.Response[v1.ModuleInfo], error)
+	// Back to the version active before the current one.
+	RollbackModule(context.Context, *connect.Request[v1.RollbackModuleRequest]) (*connect.Response[v1.ModuleInfo], error)
 }
 
 // NewResourceManagerHandler builds an HTTP handler from the service implementation. It returns the
@@ -370,6 +448,30 @@ func NewResourceManagerHandler(svc ResourceManagerHandler, opts ...connect.Handl
 		connect.WithSchema(resourceManagerMethods.ByName("ListFleet")),
 		connect.WithHandlerOptions(opts...),
 	)
+	resourceManagerPushModuleHandler := connect.NewUnaryHandler(
+		ResourceManagerPushModuleProcedure,
+		svc.PushModule,
+		connect.WithSchema(resourceManagerMethods.ByName("PushModule")),
+		connect.WithHandlerOptions(opts...),
+	)
+	resourceManagerListModulesHandler := connect.NewUnaryHandler(
+		ResourceManagerListModulesProcedure,
+		svc.ListModules,
+		connect.WithSchema(resourceManagerMethods.ByName("ListModules")),
+		connect.WithHandlerOptions(opts...),
+	)
+	resourceManagerActivateModuleHandler := connect.NewUnaryHandler(
+		ResourceManagerActivateModuleProcedure,
+		svc.ActivateModule,
+		connect.WithSchema(resourceManagerMethods.ByName("ActivateModule")),
+		connect.WithHandlerOptions(opts...),
+	)
+	resourceManagerRollbackModuleHandler := connect.NewUnaryHandler(
+		ResourceManagerRollbackModuleProcedure,
+		svc.RollbackModule,
+		connect.WithSchema(resourceManagerMethods.ByName("RollbackModule")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/eigen.rm.v1.ResourceManager/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ResourceManagerAllocateProcedure:
@@ -396,6 +498,14 @@ func NewResourceManagerHandler(svc ResourceManagerHandler, opts ...connect.Handl
 			resourceManagerWatchEventsHandler.ServeHTTP(w, r)
 		case ResourceManagerListFleetProcedure:
 			resourceManagerListFleetHandler.ServeHTTP(w, r)
+		case ResourceManagerPushModuleProcedure:
+			resourceManagerPushModuleHandler.ServeHTTP(w, r)
+		case ResourceManagerListModulesProcedure:
+			resourceManagerListModulesHandler.ServeHTTP(w, r)
+		case ResourceManagerActivateModuleProcedure:
+			resourceManagerActivateModuleHandler.ServeHTTP(w, r)
+		case ResourceManagerRollbackModuleProcedure:
+			resourceManagerRollbackModuleHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -451,4 +561,20 @@ func (UnimplementedResourceManagerHandler) WatchEvents(context.Context, *connect
 
 func (UnimplementedResourceManagerHandler) ListFleet(context.Context, *connect.Request[v1.ListFleetRequest]) (*connect.Response[v1.ListFleetResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("eigen.rm.v1.ResourceManager.ListFleet is not implemented"))
+}
+
+func (UnimplementedResourceManagerHandler) PushModule(context.Context, *connect.Request[v1.PushModuleRequest]) (*connect.Response[v1.ModuleInfo], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("eigen.rm.v1.ResourceManager.PushModule is not implemented"))
+}
+
+func (UnimplementedResourceManagerHandler) ListModules(context.Context, *connect.Request[v1.ListModulesRequest]) (*connect.Response[v1.ListModulesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("eigen.rm.v1.ResourceManager.ListModules is not implemented"))
+}
+
+func (UnimplementedResourceManagerHandler) ActivateModule(context.Context, *connect.Request[v1.ActivateModuleRequest]) (*connect.Response[v1.ModuleInfo], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("eigen.rm.v1.ResourceManager.ActivateModule is not implemented"))
+}
+
+func (UnimplementedResourceManagerHandler) RollbackModule(context.Context, *connect.Request[v1.RollbackModuleRequest]) (*connect.Response[v1.ModuleInfo], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("eigen.rm.v1.ResourceManager.RollbackModule is not implemented"))
 }
