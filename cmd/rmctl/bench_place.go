@@ -6,6 +6,8 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"text/tabwriter"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/eigen-os/rm/hal"
 	"github.com/eigen-os/rm/runtime/alloc"
+	"github.com/eigen-os/rm/runtime/sandbox"
 )
 
 func init() {
@@ -21,6 +24,7 @@ func init() {
 
 // benchPlaceJSON is the output of rmctl bench place --json.
 type benchPlaceJSON struct {
+	Strategy       string         `json:"strategy"`
 	Device         string         `json:"device"`
 	Request        string         `json:"request"`
 	Occupancy      float64        `json:"occupancy"`
@@ -58,6 +62,9 @@ func runBenchPlace(args []string, stdout, stderr io.Writer) int {
 	repeat := fs.Float64("repeat", 0, "fraction of requests that reuse the previous request's occupancy (exercises the cache: a repeated request on an unchanged occupancy is a hit)")
 	noCache := fs.Bool("no-cache", false, "disable the allocation cache")
 	asJSON := fs.Bool("json", false, "print one JSON object")
+	strategy := fs.String("strategy", "native", "native: the built-in Go engine; wasm: the WebAssembly placement and scoring modules (--placement-module, --scoring-module; make modules builds the built-in ones), with the deadline guard on")
+	placeMod := fs.String("placement-module", "bin/modules/placement.wasm", "placement module for --strategy wasm")
+	scoreMod := fs.String("scoring-module", "bin/modules/scoring.wasm", "scoring module for --strategy wasm")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: rmctl bench place --device PATH (--qubits N --shape SHAPE | --circuit FILE.qasm) --occupancy 0.5 --iterations K [--seed S] [--buffer D] [--repeat F] [--json]")
 		fmt.Fprintln(stderr, "Places K requests against seeded random occupancies and reports latency percentiles, mean ESP and the cache hit rate.")
@@ -84,6 +91,9 @@ func runBenchPlace(args []string, stdout, stderr io.Writer) int {
 	case *warmup < 0:
 		fail(stdout, stderr, *asJSON, fmt.Errorf("--warmup %d: must be >= 0", *warmup))
 		return 2
+	case *strategy != "native" && *strategy != "wasm":
+		fail(stdout, stderr, *asJSON, fmt.Errorf("--strategy %q: want native or wasm", *strategy))
+		return 2
 	case *model != "random" && *model != "tasks":
 		fail(stdout, stderr, *asJSON, fmt.Errorf("--occupancy-model %q: want random or tasks", *model))
 		return 2
@@ -107,6 +117,18 @@ func runBenchPlace(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stdout, stderr, *asJSON, err)
 	}
+	ctx := context.Background()
+	place := e.Place
+	if *strategy == "wasm" {
+		pipe, closeHost, err := loadPipeline(ctx, m, *placeMod, *scoreMod)
+		if err != nil {
+			return fail(stdout, stderr, *asJSON, err)
+		}
+		defer closeHost()
+		place = func(ctx context.Context, req *alloc.Request, occ *alloc.Occupancy, reserved []int) (*alloc.Placement, error) {
+			return pipe.Place(ctx, m, req, occ, reserved)
+		}
+	}
 	rng := newRand(*seed)
 	gen := func() *alloc.Occupancy {
 		if *model == "tasks" {
@@ -114,11 +136,10 @@ func runBenchPlace(args []string, stdout, stderr io.Writer) int {
 		}
 		return randomOccupancy(m, *frac, rng)
 	}
-	ctx := context.Background()
-	out := benchPlaceJSON{Device: m.Name, Request: what, Occupancy: *frac, OccupancyModel: *model, Buffer: rf.buffer,
+	out := benchPlaceJSON{Strategy: *strategy, Device: m.Name, Request: what, Occupancy: *frac, OccupancyModel: *model, Buffer: rf.buffer,
 		Budget: rf.budget, Seed: *seed, Repeat: *repeat, Iterations: *iters, Strategies: map[string]int{}}
 	for i := 0; i < *warmup; i++ {
-		_, _ = e.Place(ctx, req, gen(), nil)
+		_, _ = place(ctx, req, gen(), nil)
 	}
 	// The occupancies are generated before timing, so that their garbage
 	// does not land on the timed calls.
@@ -137,7 +158,7 @@ func runBenchPlace(args []string, stdout, stderr io.Writer) int {
 	runtime.GC()
 	for _, occ := range occs {
 		start := time.Now()
-		pl, err := e.Place(ctx, req, occ, nil)
+		pl, err := place(ctx, req, occ, nil)
 		lat = append(lat, float64(time.Since(start).Nanoseconds())/1e3)
 		if err != nil {
 			out.Failures++
@@ -245,3 +266,41 @@ func tasksOccupancy(m *hal.Model, frac float64, buffer int, rng *rand.Rand) *all
 
 // newRand is the bench's seeded generator.
 func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15)) }
+
+// loadPipeline loads a placement and a scoring module into a WebAssembly
+// host (compilation cache under the user's cache directory) with the
+// controller's default limits and deadline guard.
+func loadPipeline(ctx context.Context, m *hal.Model, placement, scoring string) (sandbox.Pipeline, func(), error) {
+	var p sandbox.Pipeline
+	cache := ""
+	if d, err := os.UserCacheDir(); err == nil {
+		cache = filepath.Join(d, "eigen-rm", "rmctl-module-cache")
+	}
+	host, err := sandbox.NewHost(ctx, sandbox.Config{CacheDir: cache})
+	if err != nil {
+		return p, nil, err
+	}
+	closeHost := func() { _ = host.Close(context.Background()) }
+	for i, f := range []string{placement, scoring} {
+		wasm, err := os.ReadFile(f)
+		if err != nil {
+			closeHost()
+			return p, nil, fmt.Errorf("%v (make modules builds the built-in modules)", err)
+		}
+		mod, err := host.Load(ctx, filepath.Base(f), 1, wasm)
+		if err != nil {
+			closeHost()
+			return p, nil, fmt.Errorf("%s: %w", f, err)
+		}
+		if err := mod.Warm(ctx, m); err != nil {
+			closeHost()
+			return p, nil, fmt.Errorf("%s: %w", f, err)
+		}
+		if i == 0 {
+			p.Placement = mod
+		} else {
+			p.Scoring = mod
+		}
+	}
+	return p, closeHost, nil
+}
