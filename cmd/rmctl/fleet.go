@@ -61,7 +61,17 @@ func runFleet(args []string, stdout, stderr io.Writer) int {
 	if *cf.asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(map[string]any{"devices": devs, "imbalance": resp.Msg.Imbalance, "federated": resp.Msg.Federated})
+		out := map[string]any{"devices": devs, "imbalance": resp.Msg.Imbalance, "federated": resp.Msg.Federated}
+		if p := resp.Msg.Plan; p != nil {
+			moves := []map[string]any{}
+			for _, m := range p.Moves {
+				moves = append(moves, map[string]any{"task": m.TaskId, "from": m.From, "to": m.To, "tenant": m.Tenant,
+					"qubits": m.Qubits, "predicted_esp": m.PredictedEsp, "error": m.Error})
+			}
+			out["rebalance_plan"] = map[string]any{"time": p.Time.AsTime(), "imbalance": p.Imbalance, "after": p.After,
+				"threshold": p.Threshold, "note": p.Note, "executed": p.Executed, "moves": moves}
+		}
+		_ = enc.Encode(out)
 		return 0
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 2, 2, ' ', 0)
@@ -80,5 +90,8 @@ func runFleet(args []string, stdout, stderr io.Writer) int {
 	}
 	tw.Flush()
 	fmt.Fprintf(stdout, "imbalance %.3f\n", resp.Msg.Imbalance)
+	if p := resp.Msg.Plan; p != nil {
+		fmt.Fprintf(stdout, "last rebalance plan: %d moves (imbalance %.3f -> %.3f, threshold %.2f) %s\n", len(p.Moves), p.Imbalance, p.After, p.Threshold, p.Note)
+	}
 	return 0
 }
