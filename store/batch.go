@@ -26,6 +26,7 @@ const (
 	WriteRelease
 )
 
+// String names the kind, for messages.
 func (k WriteKind) String() string {
 	switch k {
 	case WriteCreate:

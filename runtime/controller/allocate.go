@@ -609,6 +609,11 @@ func (c *Controller) finishLocked(ctx context.Context, a *store.Allocation, stat
 // forgetLocked drops an ended allocation from memory, frees its qubits and
 // lets waiting requests in.
 func (c *Controller) forgetLocked(ctx context.Context, id string) {
+	// Unbind on the device before the qubits are free in memory, so that a
+	// new grant never finds them still bound to the old owner.
+	if err := c.dev.Release(ctx, id); err != nil {
+		c.log.Warn("device release failed; will reconcile", "id", id, "err", err)
+	}
 	delete(c.allocs, id)
 	delete(c.exclusiveTasks, id)
 	c.occ.Release(id)
@@ -617,9 +622,6 @@ func (c *Controller) forgetLocked(ctx context.Context, id string) {
 }
 
 func (c *Controller) afterRelease(ctx context.Context, a *store.Allocation, kind, why string) {
-	if err := c.dev.Release(ctx, a.ID); err != nil {
-		c.log.Warn("device release failed; will reconcile", "id", a.ID, "err", err)
-	}
 	c.changed()
 	c.appendEvent(kind, a.ID, fmt.Sprintf("tenant %s: qubits %v %s", a.Tenant, a.Qubits, why))
 }

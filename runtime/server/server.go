@@ -49,7 +49,9 @@ type Server struct {
 // when metrics share the port, /metrics.
 func Handler(c *controller.Controller, fleet *Federation, mods *sandbox.Manager, auth *Auth, withMetrics bool, maxBody int64) http.Handler {
 	mux := http.NewServeMux()
-	opts := []connect.HandlerOption{connect.WithInterceptors(auth.Interceptor()), connect.WithReadMaxBytes(int(maxBody))}
+	// Small answers are not worth compressing (gzip setup costs more than it saves).
+	opts := []connect.HandlerOption{connect.WithInterceptors(auth.Interceptor()), connect.WithReadMaxBytes(int(maxBody)),
+		connect.WithCompressMinBytes(4096)}
 	path, h := rmv1connect.NewResourceManagerHandler(NewAPI(c, fleet, mods), opts...)
 	mux.Handle(path, h)
 	checker := &healthChecker{c: c}
