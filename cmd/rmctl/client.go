@@ -132,3 +132,27 @@ func qubitList(qs []uint32) string {
 	}
 	return strings.Join(s, ",")
 }
+
+// call runs one RPC against rmd and prints its answer: the message as JSON
+// with --json, else human's rendering. It returns the exit code.
+func call[T any, PT interface {
+	*T
+	proto.Message
+}](cf *clientFlags, stdout, stderr io.Writer, rpc func(context.Context, rmv1connect.ResourceManagerClient) (*connect.Response[T], error), human func(PT)) int {
+	c, err := cf.client()
+	if err != nil {
+		return fail(stdout, stderr, *cf.asJSON, err)
+	}
+	ctx, cancel := cf.context()
+	defer cancel()
+	resp, err := rpc(ctx, c)
+	if err != nil {
+		return rpcFail(stdout, stderr, *cf.asJSON, err)
+	}
+	if *cf.asJSON {
+		_ = printProto(stdout, PT(resp.Msg))
+		return 0
+	}
+	human(PT(resp.Msg))
+	return 0
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	rmv1 "github.com/eigen-os/rm/api/rm/v1"
+	"github.com/eigen-os/rm/api/rm/v1/rmv1connect"
 )
 
 func init() {
@@ -169,28 +171,17 @@ func runList(args []string, stdout, stderr io.Writer) int {
 	if _, err := parseFlags(fs, args); err != nil {
 		return 2
 	}
-	c, err := cf.client()
-	if err != nil {
-		return fail(stdout, stderr, *cf.asJSON, err)
-	}
-	ctx, cancel := cf.context()
-	defer cancel()
-	resp, err := c.ListAllocations(ctx, connect.NewRequest(&rmv1.ListAllocationsRequest{IncludeInactive: *all, Tenant: *tenant}))
-	if err != nil {
-		return rpcFail(stdout, stderr, *cf.asJSON, err)
-	}
-	if *cf.asJSON {
-		_ = printProto(stdout, resp.Msg)
-		return 0
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 2, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tTENANT\tSTATE\tQUBITS\tESP\tLEASE EXPIRES")
-	for _, a := range resp.Msg.Allocations {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.4f\t%s\n", a.Id, a.Tenant, a.State, qubitList(a.PhysicalQubits), a.Esp,
-			timeStr(a.LeaseExpiresAt, a.LeaseExpiresAt != nil))
-	}
-	tw.Flush()
-	return 0
+	return call(cf, stdout, stderr, func(ctx context.Context, c rmv1connect.ResourceManagerClient) (*connect.Response[rmv1.ListAllocationsResponse], error) {
+		return c.ListAllocations(ctx, connect.NewRequest(&rmv1.ListAllocationsRequest{IncludeInactive: *all, Tenant: *tenant}))
+	}, func(msg *rmv1.ListAllocationsResponse) {
+		tw := tabwriter.NewWriter(stdout, 0, 2, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tTENANT\tSTATE\tQUBITS\tESP\tLEASE EXPIRES")
+		for _, a := range msg.Allocations {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.4f\t%s\n", a.Id, a.Tenant, a.State, qubitList(a.PhysicalQubits), a.Esp,
+				timeStr(a.LeaseExpiresAt, a.LeaseExpiresAt != nil))
+		}
+		tw.Flush()
+	})
 }
 
 func runReserve(args []string, stdout, stderr io.Writer) int {
@@ -232,28 +223,16 @@ func runReserve(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	req.Start, req.End = timestamppb.New(st), timestamppb.New(st.Add(*dur))
-	c, err := cf.client()
-	if err != nil {
-		return fail(stdout, stderr, *cf.asJSON, err)
-	}
-	ctx, cancel := cf.context()
-	defer cancel()
-	resp, err := c.Reserve(ctx, connect.NewRequest(req))
-	if err != nil {
-		return rpcFail(stdout, stderr, *cf.asJSON, err)
-	}
-	if *cf.asJSON {
-		_ = printProto(stdout, resp.Msg)
-		return 0
-	}
-	r := resp.Msg
-	what := qubitList(r.Qubits)
-	if r.WholeDevice {
-		what = "the whole device"
-	}
-	fmt.Fprintf(stdout, "reservation %s for %s: %s from %s to %s\n", r.Id, r.Tenant, what,
-		timeStr(r.Start, r.Start != nil), timeStr(r.End, r.End != nil))
-	return 0
+	return call(cf, stdout, stderr, func(ctx context.Context, c rmv1connect.ResourceManagerClient) (*connect.Response[rmv1.Reservation], error) {
+		return c.Reserve(ctx, connect.NewRequest(req))
+	}, func(r *rmv1.Reservation) {
+		what := qubitList(r.Qubits)
+		if r.WholeDevice {
+			what = "the whole device"
+		}
+		fmt.Fprintf(stdout, "reservation %s for %s: %s from %s to %s\n", r.Id, r.Tenant, what,
+			timeStr(r.Start, r.Start != nil), timeStr(r.End, r.End != nil))
+	})
 }
 
 func runReservations(args []string, stdout, stderr io.Writer) int {
@@ -309,32 +288,20 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	if _, err := parseFlags(fs, args); err != nil {
 		return 2
 	}
-	c, err := cf.client()
-	if err != nil {
-		return fail(stdout, stderr, *cf.asJSON, err)
-	}
-	ctx, cancel := cf.context()
-	defer cancel()
-	resp, err := c.Status(ctx, connect.NewRequest(&rmv1.StatusRequest{}))
-	if err != nil {
-		return rpcFail(stdout, stderr, *cf.asJSON, err)
-	}
-	s := resp.Msg
-	if *cf.asJSON {
-		_ = printProto(stdout, s)
-		return 0
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 2, 2, ' ', 0)
-	fmt.Fprintf(tw, "controller\t%s (%s)\n", s.Controller, s.Version)
-	fmt.Fprintf(tw, "device\t%s, %s\n", s.Device, s.Health)
-	fmt.Fprintf(tw, "qubits\t%d (%d allocated, %d free, utilization %.1f%%)\n", s.Qubits, s.AllocatedQubits, s.FreeQubits, 100*s.Utilization)
-	fmt.Fprintf(tw, "allocations\t%d active, %d queued\n", s.ActiveAllocations, s.QueuedRequests)
-	fmt.Fprintf(tw, "reservations\t%d active\n", s.ActiveReservations)
-	fmt.Fprintf(tw, "cache hit rate\t%.1f%%\n", 100*s.CacheHitRate)
-	fmt.Fprintf(tw, "calibration epoch\t%016x\n", s.CalibrationEpoch)
-	fmt.Fprintf(tw, "started\t%s\n", timeStr(s.StartedAt, s.StartedAt != nil))
-	tw.Flush()
-	return 0
+	return call(cf, stdout, stderr, func(ctx context.Context, c rmv1connect.ResourceManagerClient) (*connect.Response[rmv1.StatusResponse], error) {
+		return c.Status(ctx, connect.NewRequest(&rmv1.StatusRequest{}))
+	}, func(s *rmv1.StatusResponse) {
+		tw := tabwriter.NewWriter(stdout, 0, 2, 2, ' ', 0)
+		fmt.Fprintf(tw, "controller\t%s (%s)\n", s.Controller, s.Version)
+		fmt.Fprintf(tw, "device\t%s, %s\n", s.Device, s.Health)
+		fmt.Fprintf(tw, "qubits\t%d (%d allocated, %d free, utilization %.1f%%)\n", s.Qubits, s.AllocatedQubits, s.FreeQubits, 100*s.Utilization)
+		fmt.Fprintf(tw, "allocations\t%d active, %d queued\n", s.ActiveAllocations, s.QueuedRequests)
+		fmt.Fprintf(tw, "reservations\t%d active\n", s.ActiveReservations)
+		fmt.Fprintf(tw, "cache hit rate\t%.1f%%\n", 100*s.CacheHitRate)
+		fmt.Fprintf(tw, "calibration epoch\t%016x\n", s.CalibrationEpoch)
+		fmt.Fprintf(tw, "started\t%s\n", timeStr(s.StartedAt, s.StartedAt != nil))
+		tw.Flush()
+	})
 }
 
 func runDevice(args []string, stdout, stderr io.Writer) int {
@@ -344,38 +311,26 @@ func runDevice(args []string, stdout, stderr io.Writer) int {
 	if _, err := parseFlags(fs, args); err != nil {
 		return 2
 	}
-	c, err := cf.client()
-	if err != nil {
-		return fail(stdout, stderr, *cf.asJSON, err)
-	}
-	ctx, cancel := cf.context()
-	defer cancel()
-	resp, err := c.GetDevice(ctx, connect.NewRequest(&rmv1.GetDeviceRequest{Detail: *detail}))
-	if err != nil {
-		return rpcFail(stdout, stderr, *cf.asJSON, err)
-	}
-	d := resp.Msg
-	if *cf.asJSON {
-		_ = printProto(stdout, d)
-		return 0
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 2, 2, ' ', 0)
-	fmt.Fprintf(tw, "name\t%s (%s %s), %s\n", d.Name, d.Vendor, d.Family, d.Health)
-	fmt.Fprintf(tw, "qubits\t%d (%d unusable)\n", d.Qubits, d.BrokenQubits)
-	fmt.Fprintf(tw, "couplers\t%d (%d broken)\n", d.Couplers, d.BrokenCouplers)
-	fmt.Fprintf(tw, "native 2q gate\t%s\n", d.Native_2Q)
-	fmt.Fprintf(tw, "median 2q / readout error\t%.4g / %.4g\n", d.Median_2QError, d.MedianReadoutError)
-	fmt.Fprintf(tw, "calibration\tepoch %016x at %s\n", d.Epoch, timeStr(d.CalibratedAt, d.CalibratedAt != nil))
-	tw.Flush()
-	if *detail {
-		tw = tabwriter.NewWriter(stdout, 0, 2, 2, ' ', 0)
-		fmt.Fprintln(tw, "\nQUBIT\tNAME\tUSABLE\tREADOUT\tOWNER")
-		for _, q := range d.QubitDetail {
-			fmt.Fprintf(tw, "%d\t%s\t%v\t%.4g\t%s\n", q.Index, q.Name, q.Usable, q.ReadoutError, q.Owner)
-		}
+	return call(cf, stdout, stderr, func(ctx context.Context, c rmv1connect.ResourceManagerClient) (*connect.Response[rmv1.DeviceInfo], error) {
+		return c.GetDevice(ctx, connect.NewRequest(&rmv1.GetDeviceRequest{Detail: *detail}))
+	}, func(d *rmv1.DeviceInfo) {
+		tw := tabwriter.NewWriter(stdout, 0, 2, 2, ' ', 0)
+		fmt.Fprintf(tw, "name\t%s (%s %s), %s\n", d.Name, d.Vendor, d.Family, d.Health)
+		fmt.Fprintf(tw, "qubits\t%d (%d unusable)\n", d.Qubits, d.BrokenQubits)
+		fmt.Fprintf(tw, "couplers\t%d (%d broken)\n", d.Couplers, d.BrokenCouplers)
+		fmt.Fprintf(tw, "native 2q gate\t%s\n", d.Native_2Q)
+		fmt.Fprintf(tw, "median 2q / readout error\t%.4g / %.4g\n", d.Median_2QError, d.MedianReadoutError)
+		fmt.Fprintf(tw, "calibration\tepoch %016x at %s\n", d.Epoch, timeStr(d.CalibratedAt, d.CalibratedAt != nil))
 		tw.Flush()
-	}
-	return 0
+		if *detail {
+			tw = tabwriter.NewWriter(stdout, 0, 2, 2, ' ', 0)
+			fmt.Fprintln(tw, "\nQUBIT\tNAME\tUSABLE\tREADOUT\tOWNER")
+			for _, q := range d.QubitDetail {
+				fmt.Fprintf(tw, "%d\t%s\t%v\t%.4g\t%s\n", q.Index, q.Name, q.Usable, q.ReadoutError, q.Owner)
+			}
+			tw.Flush()
+		}
+	})
 }
 
 func runWatch(args []string, stdout, stderr io.Writer) int {

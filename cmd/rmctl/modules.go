@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"connectrpc.com/connect"
 
 	rmv1 "github.com/eigen-os/rm/api/rm/v1"
+	"github.com/eigen-os/rm/api/rm/v1/rmv1connect"
 )
 
 func init() {
@@ -65,22 +67,9 @@ func runModulesPush(args []string, stdout, stderr io.Writer) int {
 			return fail(stdout, stderr, *cf.asJSON, err)
 		}
 	}
-	c, err := cf.client()
-	if err != nil {
-		return fail(stdout, stderr, *cf.asJSON, err)
-	}
-	ctx, cancel := cf.context()
-	defer cancel()
-	resp, err := c.PushModule(ctx, connect.NewRequest(req))
-	if err != nil {
-		return rpcFail(stdout, stderr, *cf.asJSON, err)
-	}
-	if *cf.asJSON {
-		_ = printProto(stdout, resp.Msg)
-		return 0
-	}
-	printModule(stdout, resp.Msg)
-	return 0
+	return call(cf, stdout, stderr, func(ctx context.Context, c rmv1connect.ResourceManagerClient) (*connect.Response[rmv1.ModuleInfo], error) {
+		return c.PushModule(ctx, connect.NewRequest(req))
+	}, func(m *rmv1.ModuleInfo) { printModule(stdout, m) })
 }
 
 func runModulesList(args []string, stdout, stderr io.Writer) int {
@@ -89,27 +78,16 @@ func runModulesList(args []string, stdout, stderr io.Writer) int {
 	if _, err := parseFlags(fs, args); err != nil {
 		return 2
 	}
-	c, err := cf.client()
-	if err != nil {
-		return fail(stdout, stderr, *cf.asJSON, err)
-	}
-	ctx, cancel := cf.context()
-	defer cancel()
-	resp, err := c.ListModules(ctx, connect.NewRequest(&rmv1.ListModulesRequest{}))
-	if err != nil {
-		return rpcFail(stdout, stderr, *cf.asJSON, err)
-	}
-	if *cf.asJSON {
-		_ = printProto(stdout, resp.Msg)
-		return 0
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 2, 2, ' ', 0)
-	fmt.Fprintln(tw, "MODULE\tKIND\tSTATE\tACTIVE\tSIGNED\tSIZE\tCALLS\tFAILURES")
-	for _, m := range resp.Msg.Modules {
-		fmt.Fprintf(tw, "%s@%d\t%s\t%s\t%v\t%v\t%d\t%d\t%d\n", m.Name, m.Version, m.Kind, m.State, m.Active, m.Signed, m.Size, m.Calls, m.Failures)
-	}
-	tw.Flush()
-	return 0
+	return call(cf, stdout, stderr, func(ctx context.Context, c rmv1connect.ResourceManagerClient) (*connect.Response[rmv1.ListModulesResponse], error) {
+		return c.ListModules(ctx, connect.NewRequest(&rmv1.ListModulesRequest{}))
+	}, func(msg *rmv1.ListModulesResponse) {
+		tw := tabwriter.NewWriter(stdout, 0, 2, 2, ' ', 0)
+		fmt.Fprintln(tw, "MODULE\tKIND\tSTATE\tACTIVE\tSIGNED\tSIZE\tCALLS\tFAILURES")
+		for _, m := range msg.Modules {
+			fmt.Fprintf(tw, "%s@%d\t%s\t%s\t%v\t%v\t%d\t%d\t%d\n", m.Name, m.Version, m.Kind, m.State, m.Active, m.Signed, m.Size, m.Calls, m.Failures)
+		}
+		tw.Flush()
+	})
 }
 
 func runModulesActivate(args []string, stdout, stderr io.Writer) int {
@@ -124,22 +102,11 @@ func runModulesActivate(args []string, stdout, stderr io.Writer) int {
 	if len(pos) != 1 || !ok || perr != nil || v < 1 {
 		return fail(stdout, stderr, *cf.asJSON, fmt.Errorf("usage: rmctl modules activate NAME@VERSION"))
 	}
-	c, err := cf.client()
-	if err != nil {
-		return fail(stdout, stderr, *cf.asJSON, err)
-	}
-	ctx, cancel := cf.context()
-	defer cancel()
-	resp, err := c.ActivateModule(ctx, connect.NewRequest(&rmv1.ActivateModuleRequest{Name: name, Version: uint32(v)}))
-	if err != nil {
-		return rpcFail(stdout, stderr, *cf.asJSON, err)
-	}
-	if *cf.asJSON {
-		_ = printProto(stdout, resp.Msg)
-		return 0
-	}
-	printModule(stdout, resp.Msg)
-	return 0
+	return call(cf, stdout, stderr, func(ctx context.Context, c rmv1connect.ResourceManagerClient) (*connect.Response[rmv1.ModuleInfo], error) {
+		return c.ActivateModule(ctx, connect.NewRequest(&rmv1.ActivateModuleRequest{Name: name, Version: uint32(v)}))
+	}, func(msg *rmv1.ModuleInfo) {
+		printModule(stdout, msg)
+	})
 }
 
 func runModulesRollback(args []string, stdout, stderr io.Writer) int {
@@ -152,20 +119,9 @@ func runModulesRollback(args []string, stdout, stderr io.Writer) int {
 	if len(pos) != 1 {
 		return fail(stdout, stderr, *cf.asJSON, fmt.Errorf("usage: rmctl modules rollback NAME"))
 	}
-	c, err := cf.client()
-	if err != nil {
-		return fail(stdout, stderr, *cf.asJSON, err)
-	}
-	ctx, cancel := cf.context()
-	defer cancel()
-	resp, err := c.RollbackModule(ctx, connect.NewRequest(&rmv1.RollbackModuleRequest{Name: pos[0]}))
-	if err != nil {
-		return rpcFail(stdout, stderr, *cf.asJSON, err)
-	}
-	if *cf.asJSON {
-		_ = printProto(stdout, resp.Msg)
-		return 0
-	}
-	printModule(stdout, resp.Msg)
-	return 0
+	return call(cf, stdout, stderr, func(ctx context.Context, c rmv1connect.ResourceManagerClient) (*connect.Response[rmv1.ModuleInfo], error) {
+		return c.RollbackModule(ctx, connect.NewRequest(&rmv1.RollbackModuleRequest{Name: pos[0]}))
+	}, func(msg *rmv1.ModuleInfo) {
+		printModule(stdout, msg)
+	})
 }
