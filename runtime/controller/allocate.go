@@ -182,6 +182,9 @@ func (c *Controller) allocate(ctx context.Context, caller Caller, p AllocatePara
 		p.Req.FragWeight = c.cfg.Allocation.FragmentationWeight
 	}
 
+	if g, ok, err := c.replayStored(caller, p.IdempotencyKey); ok || err != nil {
+		return g, err
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -281,6 +284,17 @@ func (c *Controller) replayLocked(caller Caller, key string) (*Grant, bool, erro
 		if a, ok := c.allocs[id]; ok {
 			return &Grant{Allocation: a, Replayed: true, Buffer: decodeStored(a.Request).Buffer}, true, nil
 		}
+	}
+	return nil, false, nil
+}
+
+// replayStored answers a retry of a request the store has seen (active,
+// released or expired). It runs outside mu: a store read may wait for the
+// commit in flight. A grant that lands between this check and the search is
+// caught by the store itself, which keeps one allocation per key.
+func (c *Controller) replayStored(caller Caller, key string) (*Grant, bool, error) {
+	if key == "" {
+		return nil, false, nil
 	}
 	a, err := c.st.FindByIdempotencyKey(caller.Tenant, key)
 	if errors.Is(err, store.ErrNotFound) {
@@ -613,6 +627,9 @@ func (c *Controller) forgetLocked(ctx context.Context, id string) {
 	// new grant never finds them still bound to the old owner.
 	if err := c.dev.Release(ctx, id); err != nil {
 		c.log.Warn("device release failed; will reconcile", "id", id, "err", err)
+	}
+	if a, ok := c.allocs[id]; ok && a.IdempotencyKey != "" {
+		delete(c.idem, idemKey{a.Tenant, a.IdempotencyKey}) // the store answers later retries
 	}
 	delete(c.allocs, id)
 	delete(c.exclusiveTasks, id)
