@@ -306,6 +306,18 @@ func (c *Controller) replayStored(caller Caller, key string) (*Grant, bool, erro
 	return &Grant{Allocation: a, Replayed: true, Buffer: decodeStored(a.Request).Buffer}, true, nil
 }
 
+// Replay returns the allocation granted earlier here for (tenant, key), if
+// any: a retry is answered by the device that first granted it.
+func (c *Controller) Replay(caller Caller, key string) (*Grant, bool, error) {
+	c.mu.Lock()
+	g, ok, err := c.replayLocked(caller, key)
+	c.mu.Unlock()
+	if ok || err != nil {
+		return g, ok, err
+	}
+	return c.replayStored(caller, key)
+}
+
 // reservedLocked lists the qubits a tenant may not use now: those reserved
 // for other tenants by reservations active now.
 func (c *Controller) reservedLocked(tenant string, now time.Time) []int {

@@ -252,7 +252,16 @@ func (s *API) Allocate(ctx context.Context, req *connect.Request[rmv1.AllocateRe
 		s.c.Metrics().FailuresByReason.WithLabelValues("invalid").Inc()
 		return nil, toError(err)
 	}
-	if order, err := s.fleet.route(p, req.Msg.PreferredDevices, req.Msg.ExcludedDevices); err != nil {
+	// A retry of a request granted here is answered here, wherever the
+	// balancer would send it now.
+	if g, ok, err := s.c.Replay(caller(ctx), p.IdempotencyKey); err != nil {
+		return nil, toError(err)
+	} else if ok {
+		a := allocationToProto(g.Allocation, s.c.Model())
+		a.MinDistance = uint32(g.Buffer)
+		return connect.NewResponse(&rmv1.AllocateResponse{Allocation: a, Replayed: true}), nil
+	}
+	if order, err := s.fleet.route(caller(ctx), p, req.Msg.PreferredDevices, req.Msg.ExcludedDevices); err != nil {
 		return nil, err
 	} else if order != nil {
 		resp, err := s.fleet.forward(ctx, caller(ctx), p, order)

@@ -32,7 +32,11 @@ type Federation struct {
 	// forwarded remembers grants made elsewhere for this API's clients, so
 	// that a Release here withdraws them at their owner.
 	forwarded map[string]forwardedGrant
-	plan      *rmv1.RebalancePlan
+	// byKey remembers where a (tenant, key) was granted, so that a retry
+	// goes back to that device (whose controller answers it idempotently)
+	// and never lands a second grant elsewhere.
+	byKey map[[2]string]string
+	plan  *rmv1.RebalancePlan
 }
 
 type forwardedGrant struct {
@@ -71,9 +75,17 @@ func needFromParams(p controller.AllocateParams, pre, exc []string) (balance.Nee
 // route picks the devices for a request, best first. It returns nil when
 // the request is served here (federation off, no better peer, or the
 // request names only this device).
-func (f *Federation) route(p controller.AllocateParams, pre, exc []string) ([]string, error) {
+func (f *Federation) route(c controller.Caller, p controller.AllocateParams, pre, exc []string) ([]string, error) {
 	if f == nil || !f.Enabled || f.Node == nil {
 		return nil, nil
+	}
+	if p.IdempotencyKey != "" {
+		f.mu.Lock()
+		dev, ok := f.byKey[[2]string{c.Tenant, p.IdempotencyKey}]
+		f.mu.Unlock()
+		if ok {
+			return []string{dev}, nil
+		}
 	}
 	need, _ := needFromParams(p, pre, exc)
 	cands := balance.FromPeers(f.Node.Fleet())
@@ -131,9 +143,10 @@ func (f *Federation) forward(ctx context.Context, c controller.Caller, p control
 	if resp.Device != f.Local {
 		f.mu.Lock()
 		if f.forwarded == nil {
-			f.forwarded = map[string]forwardedGrant{}
+			f.forwarded, f.byKey = map[string]forwardedGrant{}, map[[2]string]string{}
 		}
 		f.forwarded[resp.AllocationID] = forwardedGrant{device: resp.Device, tenant: c.Tenant, key: fr.Key}
+		f.byKey[[2]string{c.Tenant, fr.Key}] = resp.Device
 		f.mu.Unlock()
 	}
 	return &rmv1.AllocateResponse{Allocation: a, Replayed: resp.Replayed}, nil
@@ -159,7 +172,7 @@ func (f *Federation) release(ctx context.Context, c controller.Caller, id string
 	}
 	f.mu.Lock()
 	delete(f.forwarded, id)
-	f.mu.Unlock()
+	f.mu.Unlock() // byKey stays: a late retry of the key goes back to its owner, which answers "released"
 	return &rmv1.ReleaseResponse{ReleasedNow: true, Allocation: &rmv1.Allocation{Id: id, Device: g.device, Tenant: g.tenant,
 		State: "released", ReleasedAt: timestamppb.Now(), IdempotencyKey: g.key}}, true, nil
 }
