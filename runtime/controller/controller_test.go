@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/eigen-os/rm/hal"
 	"github.com/eigen-os/rm/hal/sim"
 	"github.com/eigen-os/rm/hal/synth"
+	"github.com/eigen-os/rm/mqtt"
 	"github.com/eigen-os/rm/runtime/alloc"
 	"github.com/eigen-os/rm/runtime/config"
 	"github.com/eigen-os/rm/store"
@@ -601,5 +603,56 @@ func TestTemporalIsolationExclusive(t *testing.T) {
 	f.restart()
 	if _, err := f.c.Allocate(ctx, alice, params(2, "")); !errors.Is(err, ErrNoFit) {
 		t.Fatalf("after restart, granted beside an exclusive task: %v", err)
+	}
+}
+
+func TestFleetAdapter(t *testing.T) {
+	f := newFixture(t, "heavyhex-27", nil)
+	ctx := context.Background()
+	fl := f.c.FleetAdapter("127.0.0.1:1")
+	b := fl.Birth()
+	if b.Summary.Qubits != 27 || len(b.Capabilities) == 0 || b.Endpoint != "127.0.0.1:1" {
+		t.Fatalf("birth %+v", b)
+	}
+	st := fl.State()
+	if st.FreeQubits == 0 || len(st.Quality.Linear) != mqtt.DefaultProfileLen || st.Quality.Linear[4] <= 0 || st.Quality.Idle[4] < st.Quality.Linear[4] {
+		t.Fatalf("state %+v", st)
+	}
+	req := mqtt.ForwardRequest{Tenant: "alice", Key: "fwd-1", Qubits: 4, Shape: "linear", DurationMs: 60000}
+	r1 := fl.HandleForward(ctx, req)
+	r2 := fl.HandleForward(ctx, req)
+	if !r1.OK || !r2.OK || r1.AllocationID != r2.AllocationID || !r2.Replayed {
+		t.Fatalf("forward twice: %+v %+v", r1, r2)
+	}
+	if r := fl.HandleForward(ctx, mqtt.ForwardRequest{Tenant: "alice", Key: "fwd-2", Qubits: 4, Shape: "hexagon"}); r.OK || r.Code != mqtt.CodeBadRequest {
+		t.Fatalf("bad shape: %+v", r)
+	}
+	// Cancel releases and refuses the key from then on.
+	if err := fl.HandleCommand(ctx, mqtt.Command{Kind: mqtt.CmdCancel, Tenant: "alice", Key: "fwd-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := f.c.Get(alice, r1.AllocationID); a.State != store.StateReleased {
+		t.Fatalf("after cancel: %+v", a)
+	}
+	if r := fl.HandleForward(ctx, req); r.OK || r.Code != mqtt.CodeCancelled {
+		t.Fatalf("forward after cancel: %+v", r)
+	}
+	// Drain refuses forwarded work until undrained.
+	if err := fl.HandleCommand(ctx, mqtt.Command{Kind: mqtt.CmdDrain}); err != nil || !fl.State().Draining {
+		t.Fatalf("drain: %v", err)
+	}
+	if r := fl.HandleForward(ctx, mqtt.ForwardRequest{Tenant: "bob", Key: "k", Qubits: 2, Shape: "linear"}); r.Code != mqtt.CodeDraining {
+		t.Fatalf("forward while draining: %+v", r)
+	}
+	_ = fl.HandleCommand(ctx, mqtt.Command{Kind: mqtt.CmdUndrain})
+	if r := fl.HandleForward(ctx, mqtt.ForwardRequest{Tenant: "bob", Key: "k", Qubits: 2, Shape: "linear"}); !r.OK {
+		t.Fatalf("forward after undrain: %+v", r)
+	}
+	if err := fl.HandleCommand(ctx, mqtt.Command{Kind: mqtt.CmdRollout, Args: map[string]string{"module": "x", "version": "1"}}); err == nil ||
+		!strings.Contains(err.Error(), "disabled") {
+		t.Fatalf("rollout without modules: %v", err)
+	}
+	if err := fl.HandleCommand(ctx, mqtt.Command{Kind: "selfdestruct"}); err == nil {
+		t.Fatal("unknown command accepted")
 	}
 }

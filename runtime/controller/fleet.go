@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -268,8 +270,48 @@ func (f *Fleet) HandleCommand(ctx context.Context, cmd mqtt.Command) error {
 			return nil
 		}
 		return err
+	case mqtt.CmdRollout:
+		return f.rollout(ctx, cmd)
 	}
 	return fmt.Errorf("command %q is not supported by this controller", cmd.Kind)
+}
+
+// rollout activates a strategy module version already stored on this
+// controller (pushed through its API or its watched directory): Args
+// "module" and "version", and "digest" (sha256 hex) that must match the
+// stored binary when given. The binary itself does not travel over MQTT.
+func (f *Fleet) rollout(ctx context.Context, cmd mqtt.Command) error {
+	if f.c.mods == nil {
+		return fmt.Errorf("rollout: strategy modules are disabled on %s", f.c.DeviceID())
+	}
+	name := cmd.Args["module"]
+	ver, err := strconv.Atoi(cmd.Args["version"])
+	if name == "" || err != nil || ver < 1 {
+		return fmt.Errorf("rollout: args module and version (>= 1) are required, got %q@%q", name, cmd.Args["version"])
+	}
+	if want := cmd.Args["digest"]; want != "" {
+		list, _, err := f.c.mods.List()
+		if err != nil {
+			return fmt.Errorf("rollout: %w", err)
+		}
+		found := false
+		for _, i := range list {
+			if i.Name == name && i.Version == ver {
+				found = true
+				if !strings.EqualFold(i.SHA256, want) {
+					return fmt.Errorf("rollout: %s@%d has digest %s, not %s", name, ver, i.SHA256, want)
+				}
+			}
+		}
+		if !found {
+			return fmt.Errorf("rollout: %s@%d is not stored on %s (push it first)", name, ver, f.c.DeviceID())
+		}
+	}
+	if _, err := f.c.mods.Activate(ctx, name, ver); err != nil {
+		return fmt.Errorf("rollout: %w", err)
+	}
+	f.c.appendEvent("rollout", fmt.Sprintf("%s@%d", name, ver), "by "+cmd.Origin)
+	return nil
 }
 
 // Draining reports whether the controller refuses forwarded work.
