@@ -40,6 +40,7 @@ type run struct {
 	nodesTotal int
 	noEmbed    bool // the core was proven not to embed in the allowed couplers
 	tmap       []int32
+	emap       []int32 // the mapping being evaluated (Engine.Evaluate)
 	iso        []int32
 	queue      []int32
 
