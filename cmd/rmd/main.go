@@ -270,7 +270,7 @@ func startFleet(ctx context.Context, cfg config.Config, ctl *controller.Controll
 	f := cfg.Federation
 	mc := mqtt.Config{Broker: f.Broker, EmbeddedAddr: f.EmbeddedAddr, Site: f.Site, Device: ctl.DeviceID(),
 		Username: f.Username, Password: f.Password, KeepAlive: f.KeepAlive.D(), StateInterval: f.StateInterval.D(),
-		ForwardTimeout: f.ForwardTimeout.D(), JSONTelemetry: f.JSONTelemetry, Logger: log.With("component", "mqtt")}
+		ForwardTimeout: f.ForwardTimeout.D(), JSONTelemetry: f.JSONTelemetry, Logger: log}
 	if f.CAFile != "" {
 		pem, err := os.ReadFile(f.CAFile)
 		if err != nil {
