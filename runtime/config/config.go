@@ -255,7 +255,7 @@ var (
 // settings: a local store under ./.rm-data and the API on 127.0.0.1:50052.
 func Default() Config {
 	var c Config
-	c.Allocation = Allocation{DefaultStrategy: "topology_aware", FallbackStrategy: "first_fit", EnableCaching: true,
+	c.Allocation = Allocation{DefaultStrategy: "topology_aware", FallbackStrategy: "noise_aware", EnableCaching: true,
 		CacheTTL: Duration(time.Hour), SearchNodes: 100000, SearchDeadline: Duration(5 * time.Millisecond),
 		FragmentationWeight: 0.05, DefaultDuration: Duration(time.Minute), LeaseGrace: Duration(30 * time.Second),
 		MaxWaitTime: Duration(30 * time.Second), MaxQueue: 10000}

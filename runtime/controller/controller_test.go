@@ -656,3 +656,38 @@ func TestFleetAdapter(t *testing.T) {
 		t.Fatal("unknown command accepted")
 	}
 }
+
+func TestStrategies(t *testing.T) {
+	ring := func(n int) AllocateParams {
+		return AllocateParams{Req: alloc.Request{Qubits: n, Shape: alloc.Shape{Kind: alloc.ShapeRing}, Buffer: -1}, Shape: "ring"}
+	}
+	ctx := context.Background()
+	// Defaults: topology_aware, falling back to noise_aware for a ring
+	// that does not embed in heavy-hex.
+	f := newFixture(t, "heavyhex-127", nil)
+	g, err := f.c.Allocate(ctx, alice, ring(4))
+	if err != nil || g.Allocation.Swaps == 0 || !strings.Contains(g.Strategy, "fallback noise_aware") {
+		t.Fatalf("ring with defaults: %v %+v", err, g)
+	}
+	lin, err := f.c.Allocate(ctx, alice, params(5, ""))
+	if err != nil || lin.Strategy != alloc.StrategyExact || lin.Allocation.Swaps != 0 {
+		t.Fatalf("linear with defaults: %v %+v", err, lin)
+	}
+	// topology_aware alone refuses what does not embed.
+	f2 := newFixture(t, "heavyhex-127", func(c *config.Config) { c.Allocation.FallbackStrategy = "topology_aware" })
+	if _, err := f2.c.Allocate(ctx, alice, ring(4)); !errors.Is(err, ErrNoFit) {
+		t.Fatalf("topology_aware without fallback: %v", err)
+	}
+	// first_fit finds a valid placement fast, never better than the optimum.
+	f3 := newFixture(t, "heavyhex-127", func(c *config.Config) { c.Allocation.DefaultStrategy = "first_fit" })
+	ff, err := f3.c.Allocate(ctx, alice, params(5, ""))
+	if err != nil || len(ff.Allocation.Qubits) != 5 || ff.Allocation.ESP > lin.Allocation.ESP+1e-12 {
+		t.Fatalf("first_fit: %v %+v (optimum %v)", err, ff, lin.Allocation.ESP)
+	}
+	// noise_aware routes directly.
+	f4 := newFixture(t, "heavyhex-127", func(c *config.Config) { c.Allocation.DefaultStrategy = "noise_aware" })
+	nr, err := f4.c.Allocate(ctx, alice, ring(4))
+	if err != nil || nr.Allocation.Swaps == 0 || strings.Contains(nr.Strategy, "fallback") {
+		t.Fatalf("noise_aware ring: %v %+v", err, nr)
+	}
+}
