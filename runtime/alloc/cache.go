@@ -3,6 +3,7 @@ package alloc
 import (
 	"math"
 	"sync"
+	"time"
 )
 
 // The allocation cache answers a repeated request without a search. Its key
@@ -42,6 +43,7 @@ type cacheEntry struct {
 	pl  *Placement
 	m32 []int32
 	err error
+	at  time.Time // when it was computed (only with a TTL)
 }
 
 type placementCache struct {
@@ -51,21 +53,29 @@ type placementCache struct {
 	fifo  []cacheKey
 	head  int
 	epoch uint64
+	ttl   time.Duration // 0: entries live until evicted or a new epoch
 }
 
-func newPlacementCache(size int) *placementCache {
-	return &placementCache{size: size, m: make(map[cacheKey]*cacheEntry, size)}
+func newPlacementCache(size int, ttl time.Duration) *placementCache {
+	return &placementCache{size: size, ttl: ttl, m: make(map[cacheKey]*cacheEntry, size)}
 }
 
 func (c *placementCache) get(k cacheKey) (*cacheEntry, bool) {
 	c.mu.Lock()
 	e, ok := c.m[k]
+	if ok && c.ttl > 0 && time.Since(e.at) > c.ttl {
+		delete(c.m, k) // expired: its FIFO slot is reused when it comes round
+		e, ok = nil, false
+	}
 	c.mu.Unlock()
 	return e, ok
 }
 
 func (c *placementCache) put(k cacheKey, pl *Placement, err error) {
 	e := &cacheEntry{pl: pl, err: err}
+	if c.ttl > 0 {
+		e.at = time.Now()
+	}
 	if pl != nil {
 		e.m32 = make([]int32, len(pl.Mapping))
 		for i, q := range pl.Mapping {

@@ -38,6 +38,9 @@ type Options struct {
 	// CacheSize is the number of cached placements (default 4096;
 	// negative: no cache).
 	CacheSize int
+	// CacheTTL bounds the age of a cached placement (0: entries live until
+	// evicted or the calibration epoch changes; allocation.cache_ttl).
+	CacheTTL time.Duration
 	// Candidates is how many of the best placements the native source keeps
 	// for the Scorer to rank (default 1: the native ranking is the ESP, so
 	// one is enough; raise it when Scorer is not the native one).
@@ -140,7 +143,7 @@ type engineView struct {
 func NewEngine(m *hal.Model, opts Options) (*Engine, error) {
 	e := &Engine{opts: opts.withDefaults(), pats: map[patKey]*pattern{}}
 	if e.opts.CacheSize > 0 {
-		e.cache = newPlacementCache(e.opts.CacheSize)
+		e.cache = newPlacementCache(e.opts.CacheSize, e.opts.CacheTTL)
 	}
 	if err := e.SetModel(m); err != nil {
 		return nil, err

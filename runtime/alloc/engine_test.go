@@ -450,3 +450,24 @@ func TestPlaceContextDeadline(t *testing.T) {
 		t.Errorf("stats %+v", s)
 	}
 }
+
+func TestCacheTTL(t *testing.T) {
+	m, err := synth.ByName("heavyhex-27")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := mustEngine(t, m, Options{CacheTTL: 200 * time.Millisecond})
+	ctx := context.Background()
+	occ := NewOccupancy(m.Topology)
+	req := &Request{Qubits: 4, Shape: Shape{Kind: ShapeLinear}}
+	if a, err := e.Place(ctx, req, occ, nil); err != nil || a.FromCache {
+		t.Fatalf("first: %+v %v", a, err)
+	}
+	if b, err := e.Place(ctx, req, occ, nil); err != nil || !b.FromCache {
+		t.Fatalf("within the TTL: %+v %v", b, err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if c, err := e.Place(ctx, req, occ, nil); err != nil || c.FromCache {
+		t.Fatalf("after the TTL: %+v %v", c, err)
+	}
+}

@@ -183,7 +183,8 @@ func deviceType(vendor string) string {
 }
 
 func (c *Controller) engineOptions() alloc.Options {
-	o := alloc.Options{DefaultBudget: c.cfg.Allocation.SearchNodes, MaxTime: c.cfg.Allocation.SearchDeadline.D()}
+	o := alloc.Options{DefaultBudget: c.cfg.Allocation.SearchNodes, MaxTime: c.cfg.Allocation.SearchDeadline.D(),
+		CacheTTL: c.cfg.Allocation.CacheTTL.D()}
 	if !c.cfg.Allocation.EnableCaching {
 		o.CacheSize = -1
 	}
