@@ -137,3 +137,23 @@ func TestClientCommands(t *testing.T) {
 		t.Fatalf("watch: %s %s", out, errs)
 	}
 }
+
+func TestBenchFleet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fleet benchmark skipped in -short mode")
+	}
+	out, errs, code := rmctl(t, "bench", "fleet", "--nodes", "3", "--changes", "3", "--state-interval", "1s", "--json")
+	if code != 0 {
+		t.Fatalf("bench fleet: %d %s", code, errs)
+	}
+	var res struct {
+		Nodes   int
+		SeqGaps uint64
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.Nodes != 3 || res.SeqGaps != 0 {
+		t.Fatalf("bench fleet: %v %s", err, out)
+	}
+	if _, _, code := rmctl(t, "bench", "fleet", "--nodes", "1"); code == 0 {
+		t.Fatal("a fleet of one accepted")
+	}
+}
