@@ -10,6 +10,7 @@ import (
 
 	"github.com/eigen-os/rm/hal"
 	"github.com/eigen-os/rm/runtime/alloc"
+	"github.com/eigen-os/rm/runtime/config"
 	"github.com/eigen-os/rm/store"
 )
 
@@ -22,10 +23,9 @@ type AllocateParams struct {
 	Duration       time.Duration // 0: allocation.default_duration
 	Priority       int
 	MaxWait        time.Duration // 0: answer now
-	// Spatial / Temporal override the configuration's isolation switches
-	// when set (the request's isolation level).
-	Spatial  *bool
-	Temporal *bool
+	// Isolation is the request's isolation level ("none", "spatial",
+	// "temporal", "spatial_temporal"); "" keeps the configuration's.
+	Isolation string
 	// Preferred and Excluded devices of the fleet (for the balancer and
 	// for rebalancing a queued request).
 	Preferred, Excluded []string
@@ -68,11 +68,7 @@ func (w *waiter) finish(g *Grant, err error) {
 // the configuration's (larger for high priority under
 // strict_isolation_for_high_priority); 0 when spatial isolation is off.
 func (c *Controller) buffer(p *AllocateParams) int {
-	spatial := c.cfg.Isolation.Spatial.Enabled
-	if p.Spatial != nil {
-		spatial = *p.Spatial
-	}
-	if !spatial {
+	if spatial, _ := c.isolation(p); !spatial {
 		return 0
 	}
 	d := c.cfg.Isolation.Spatial.MinimumDistance
@@ -91,14 +87,21 @@ func (c *Controller) buffer(p *AllocateParams) int {
 // configuration's), the task gets the device to itself for its time slices
 // and runs when nothing else does.
 func (c *Controller) exclusive(p *AllocateParams) bool {
-	spatial, temporal := c.cfg.Isolation.Spatial.Enabled, c.cfg.Isolation.Temporal.Enabled
-	if p.Spatial != nil {
-		spatial = *p.Spatial
-	}
-	if p.Temporal != nil {
-		temporal = *p.Temporal
-	}
+	spatial, temporal := c.isolation(p)
 	return temporal && !spatial
+}
+
+// isolation returns the spatial and temporal switches of a request: its
+// own level's (validated by allocate), or the configuration's.
+func (c *Controller) isolation(p *AllocateParams) (spatial, temporal bool) {
+	iso := c.cfg.Isolation
+	if p.Isolation != "" {
+		cfg := config.Config{Isolation: iso}
+		if config.SetIsolationLevel(&cfg, p.Isolation) == nil {
+			iso = cfg.Isolation
+		}
+	}
+	return iso.Spatial.Enabled, iso.Temporal.Enabled
 }
 
 // exclusiveHolderLocked returns an active (or pending) task that has the
@@ -166,6 +169,11 @@ func (c *Controller) allocate(ctx context.Context, caller Caller, p AllocatePara
 	}
 	if max := c.cfg.Allocation.MaxWaitTime.D(); p.MaxWait > max {
 		p.MaxWait = max
+	}
+	if p.Isolation != "" {
+		if err := config.SetIsolationLevel(&config.Config{}, p.Isolation); err != nil {
+			return nil, fmt.Errorf("%w: isolation: %v", ErrInvalid, err)
+		}
 	}
 	if len(p.IdempotencyKey) > 256 || len(p.TaskID) > 256 {
 		return nil, fmt.Errorf("%w: idempotency_key and task_id are limited to 256 bytes", ErrInvalid)

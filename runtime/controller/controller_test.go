@@ -556,7 +556,6 @@ func waitFor(t *testing.T, cond func() bool) {
 func TestTemporalIsolationExclusive(t *testing.T) {
 	f := newFixture(t, "heavyhex-27", nil)
 	ctx := context.Background()
-	tr, fa := true, false
 	// A spatially isolated task runs.
 	g1, err := f.c.Allocate(ctx, alice, params(3, ""))
 	if err != nil {
@@ -564,7 +563,7 @@ func TestTemporalIsolationExclusive(t *testing.T) {
 	}
 	// A temporally isolated one needs the device to itself: it waits.
 	p := params(3, "")
-	p.Spatial, p.Temporal = &fa, &tr
+	p.Isolation = "temporal"
 	if _, err := f.c.Allocate(ctx, bob, p); !errors.Is(err, ErrNoFit) {
 		t.Fatalf("exclusive beside a running task: %v", err)
 	}

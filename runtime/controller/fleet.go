@@ -162,20 +162,7 @@ func ParamsFromForward(req mqtt.ForwardRequest) (AllocateParams, error) {
 	}
 	p.Req.Floor = req.Floor
 	p.Req.Buffer = -1
-	t, fa := true, false
-	switch req.Isolation {
-	case "":
-	case "none":
-		p.Spatial, p.Temporal = &fa, &fa
-	case "spatial":
-		p.Spatial, p.Temporal = &t, &fa
-	case "temporal":
-		p.Spatial, p.Temporal = &fa, &t
-	case "spatial_temporal":
-		p.Spatial, p.Temporal = &t, &t
-	default:
-		return p, fmt.Errorf("%w: unknown isolation level %q", ErrInvalid, req.Isolation)
-	}
+	p.Isolation = req.Isolation // checked by Allocate
 	return p, nil
 }
 

@@ -168,17 +168,16 @@ func requestFromProto(m *rmv1.AllocateRequest) (controller.AllocateParams, error
 	if p.MaxWait, err = durationFrom("max_wait", m.MaxWait); err != nil {
 		return p, err
 	}
-	t, f := true, false
 	switch m.Isolation {
-	case rmv1.IsolationLevel_ISOLATION_LEVEL_NONE:
-		p.Spatial, p.Temporal = &f, &f
-	case rmv1.IsolationLevel_ISOLATION_LEVEL_SPATIAL:
-		p.Spatial, p.Temporal = &t, &f
-	case rmv1.IsolationLevel_ISOLATION_LEVEL_TEMPORAL:
-		p.Spatial, p.Temporal = &f, &t
-	case rmv1.IsolationLevel_ISOLATION_LEVEL_SPATIAL_TEMPORAL:
-		p.Spatial, p.Temporal = &t, &t
 	case rmv1.IsolationLevel_ISOLATION_LEVEL_UNSPECIFIED:
+	case rmv1.IsolationLevel_ISOLATION_LEVEL_NONE:
+		p.Isolation = "none"
+	case rmv1.IsolationLevel_ISOLATION_LEVEL_SPATIAL:
+		p.Isolation = "spatial"
+	case rmv1.IsolationLevel_ISOLATION_LEVEL_TEMPORAL:
+		p.Isolation = "temporal"
+	case rmv1.IsolationLevel_ISOLATION_LEVEL_SPATIAL_TEMPORAL:
+		p.Isolation = "spatial_temporal"
 	default:
 		return p, invalid("isolation: unknown level %d", m.Isolation)
 	}

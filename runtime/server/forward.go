@@ -59,16 +59,7 @@ func needFromParams(p controller.AllocateParams, pre, exc []string) (balance.Nee
 		n.Shape = p.Req.Shape.String()
 		fr.Shape = n.Shape
 	}
-	switch {
-	case p.Spatial != nil && p.Temporal != nil && *p.Spatial && *p.Temporal:
-		fr.Isolation = "spatial_temporal"
-	case p.Spatial != nil && *p.Spatial:
-		fr.Isolation = "spatial"
-	case p.Temporal != nil && *p.Temporal:
-		fr.Isolation = "temporal"
-	case p.Spatial != nil:
-		fr.Isolation = "none"
-	}
+	fr.Isolation = p.Isolation
 	return n, fr
 }
 
