@@ -74,7 +74,7 @@ func getAllocation(txn *badger.Txn, id string) (*Allocation, error) {
 }
 
 // putAllocation rewrites an existing allocation and its active-index entry.
-func putAllocation(txn *badger.Txn, a *Allocation) error {
+func putAllocation(txn *wtx, a *Allocation) error {
 	val, err := encodeAllocation(a)
 	if err != nil {
 		return err
@@ -103,8 +103,8 @@ func (s *Store) ReleaseAllocation(id string, at time.Time, state string) (*Alloc
 // ErrNotActive for released or expired ones.
 func (s *Store) RenewAllocation(id string, leaseExpires time.Time) (*Allocation, error) {
 	var out *Allocation
-	err := s.update(func(txn *badger.Txn) error {
-		a, err := getAllocation(txn, id)
+	err := s.update(func(txn *wtx) error {
+		a, err := getAllocation(txn.Txn, id)
 		if err != nil {
 			return err
 		}
@@ -149,6 +149,10 @@ func (s *Store) FindByIdempotencyKey(tenant, key string) (*Allocation, error) {
 	})
 	if err != nil {
 		return nil, wrapErr(err, "find allocation")
+	}
+	// The caller acknowledges what it found: it must be durable.
+	if err := s.settled(); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

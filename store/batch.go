@@ -106,6 +106,24 @@ type AllocationResult struct {
 // committed (synced) before the next is written; the items of a part are
 // then durable before those of the next.
 func (s *Store) WriteAllocations(batch []AllocationWrite) []AllocationResult {
+	res, t := s.CommitAllocations(batch)
+	if err := s.Wait(t); err != nil {
+		failWritten(res, err)
+	}
+	return res
+}
+
+// Ticket names a point in the store's commit order; Wait returns once
+// everything committed up to it is durable.
+type Ticket uint64
+
+// CommitAllocations is the first half of WriteAllocations: it returns once
+// the batch is committed (later batches and reads see it), before it is
+// durable, so that the next batch can be committed while this one is on its
+// way to the disk. Nothing may be acknowledged before Wait(ticket) returned
+// nil; if it returns an error, the write to disk failed and no item of the
+// batch may be acknowledged. Batches become durable in commit order.
+func (s *Store) CommitAllocations(batch []AllocationWrite) ([]AllocationResult, Ticket) {
 	res := make([]AllocationResult, len(batch))
 	items := make([]preparedWrite, 0, len(batch))
 	for i := range batch {
@@ -117,8 +135,20 @@ func (s *Store) WriteAllocations(batch []AllocationWrite) []AllocationResult {
 		p.idx = i
 		items = append(items, p)
 	}
-	s.commitWrites(items, res)
-	return res
+	return res, Ticket(s.commitWrites(items, res))
+}
+
+// Wait returns when everything committed up to t is durable, or the error
+// that broke the store's journal.
+func (s *Store) Wait(t Ticket) error { return s.waitDurable(uint64(t)) }
+
+// failWritten gives every item that did not fail on its own the error err.
+func failWritten(res []AllocationResult, err error) {
+	for i := range res {
+		if res[i].Err == nil {
+			res[i] = AllocationResult{Err: err}
+		}
+	}
 }
 
 // ReleaseAllocations releases every allocation in ids, as ReleaseAllocation
@@ -216,14 +246,15 @@ func prepareWrite(s *Store, w *AllocationWrite) (preparedWrite, error) {
 
 // commitWrites writes prepared items in transactions of at most
 // maxBatchItems, halving a transaction that Badger finds too big, and fills
-// in res at each item's index.
-func (s *Store) commitWrites(items []preparedWrite, res []AllocationResult) {
+// in res at each item's index. It returns the journal sequence number of
+// the last transaction, for waitDurable.
+func (s *Store) commitWrites(items []preparedWrite, res []AllocationResult) (last uint64) {
 	chunk := maxBatchItems
 	for len(items) > 0 {
 		n := min(chunk, len(items))
 		part := items[:n]
 		out := make([]AllocationResult, n)
-		err := s.update(func(txn *badger.Txn) error {
+		seq, err := s.updateAsync(func(txn *wtx) error {
 			clear(out) // a retry after a conflict starts afresh
 			for j := range part {
 				r, err := applyWrite(txn, &part[j])
@@ -245,8 +276,12 @@ func (s *Store) commitWrites(items []preparedWrite, res []AllocationResult) {
 			}
 			res[part[j].idx] = r
 		}
+		if seq > last {
+			last = seq
+		}
 		items = items[n:]
 	}
+	return last
 }
 
 // applyWrite applies one item inside txn. A failure of the item itself is
@@ -254,19 +289,19 @@ func (s *Store) commitWrites(items []preparedWrite, res []AllocationResult) {
 // failed item leaves nothing in the transaction; the error return is for
 // failures of the transaction (a write Badger refused, e.g. ErrTxnTooBig),
 // which abort it.
-func applyWrite(txn *badger.Txn, p *preparedWrite) (AllocationResult, error) {
+func applyWrite(txn *wtx, p *preparedWrite) (AllocationResult, error) {
 	if p.release {
 		return applyRelease(txn, p)
 	}
 	return applyCreate(txn, p)
 }
 
-func applyCreate(txn *badger.Txn, p *preparedWrite) (AllocationResult, error) {
+func applyCreate(txn *wtx, p *preparedWrite) (AllocationResult, error) {
 	fail := func(err error) (AllocationResult, error) {
 		return AllocationResult{Err: wrapErr(err, "create allocation %q", p.a.ID)}, nil
 	}
 	if p.idemK != nil {
-		ex, err := lookupIdempotency(txn, p.idemK)
+		ex, err := lookupIdempotency(txn.Txn, p.idemK)
 		if err != nil {
 			return fail(err)
 		}
@@ -274,7 +309,7 @@ func applyCreate(txn *badger.Txn, p *preparedWrite) (AllocationResult, error) {
 			// Answered before: a queued request of the same key, if still
 			// there, is stale and goes.
 			if p.queueID != "" {
-				switch _, err := getQueued(txn, p.queueID); {
+				switch _, err := getQueued(txn.Txn, p.queueID); {
 				case err == nil:
 					if _, err := deleteQueued(txn, p.queueID); err != nil {
 						return AllocationResult{}, err
@@ -287,7 +322,7 @@ func applyCreate(txn *badger.Txn, p *preparedWrite) (AllocationResult, error) {
 		}
 	}
 	if p.queueID != "" {
-		if _, err := getQueued(txn, p.queueID); err != nil {
+		if _, err := getQueued(txn.Txn, p.queueID); err != nil {
 			if errors.Is(err, ErrNotFound) {
 				err = fmt.Errorf("queued request %q: %w", p.queueID, ErrNotFound)
 			}
@@ -324,11 +359,11 @@ func applyCreate(txn *badger.Txn, p *preparedWrite) (AllocationResult, error) {
 	return AllocationResult{}, nil
 }
 
-func applyRelease(txn *badger.Txn, p *preparedWrite) (AllocationResult, error) {
+func applyRelease(txn *wtx, p *preparedWrite) (AllocationResult, error) {
 	fail := func(err error) (AllocationResult, error) {
 		return AllocationResult{Err: wrapErr(err, "release allocation %q", p.id)}, nil
 	}
-	a, err := getAllocation(txn, p.id)
+	a, err := getAllocation(txn.Txn, p.id)
 	if err != nil {
 		return fail(err)
 	}

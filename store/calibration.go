@@ -37,7 +37,7 @@ func (s *Store) PutCalibration(c CalibrationRecord) error {
 	if ttl := s.opts.CalibrationTTL; ttl > 0 {
 		e.ExpiresAt = expiresAt(c.Time.Add(ttl))
 	}
-	err = s.update(func(txn *badger.Txn) error { return txn.SetEntry(e) })
+	err = s.update(func(txn *wtx) error { return txn.SetEntry(e) })
 	return wrapErr(err, "put calibration of %q epoch %d", c.Device, c.Epoch)
 }
 

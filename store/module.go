@@ -55,7 +55,7 @@ func (s *Store) PutModule(m Module) error {
 		return err
 	}
 	mk := moduleKey(kindModule, m.Name, m.Version)
-	err = s.update(func(txn *badger.Txn) error {
+	err = s.update(func(txn *wtx) error {
 		switch _, err := txn.Get(mk); {
 		case err == nil:
 			return ErrExists
@@ -154,8 +154,8 @@ func (s *Store) ListModules() (good []Module, bad []error, err error) {
 // its metadata; ErrNotFound for unknown versions.
 func (s *Store) SetModuleState(name string, version int, state string) (*Module, error) {
 	var out *Module
-	err := s.update(func(txn *badger.Txn) error {
-		m, err := getModuleMeta(txn, name, version)
+	err := s.update(func(txn *wtx) error {
+		m, err := getModuleMeta(txn.Txn, name, version)
 		if err != nil {
 			return err
 		}
@@ -176,8 +176,8 @@ func (s *Store) SetModuleState(name string, version int, state string) (*Module,
 // SetActiveModule makes version the active version of the module name; the
 // version must be stored (ErrNotFound otherwise).
 func (s *Store) SetActiveModule(name string, version int) error {
-	err := s.update(func(txn *badger.Txn) error {
-		if _, err := getModuleMeta(txn, name, version); err != nil {
+	err := s.update(func(txn *wtx) error {
+		if _, err := getModuleMeta(txn.Txn, name, version); err != nil {
 			return err
 		}
 		v, err := encodeUint(uint64(version))
@@ -193,7 +193,7 @@ func (s *Store) SetActiveModule(name string, version int) error {
 // controller then uses its built-in strategy). Clearing an absent pointer
 // is not an error.
 func (s *Store) ClearActiveModule(name string) error {
-	err := s.update(func(txn *badger.Txn) error { return txn.Delete(activeModuleKey(name)) })
+	err := s.update(func(txn *wtx) error { return txn.Delete(activeModuleKey(name)) })
 	return wrapErr(err, "clear active module %q", name)
 }
 
@@ -269,14 +269,14 @@ func (s *Store) ActiveModules() (active map[string]int, bad []error, err error) 
 // DeleteModule removes a stored module version. The active version cannot
 // be deleted (ErrInvalid); unknown versions fail with ErrNotFound.
 func (s *Store) DeleteModule(name string, version int) error {
-	err := s.update(func(txn *badger.Txn) error {
-		if _, err := getModuleMeta(txn, name, version); err != nil {
+	err := s.update(func(txn *wtx) error {
+		if _, err := getModuleMeta(txn.Txn, name, version); err != nil {
 			var ce *CorruptError
 			if !errors.As(err, &ce) {
 				return err
 			}
 		}
-		switch v, err := activeVersion(txn, name); {
+		switch v, err := activeVersion(txn.Txn, name); {
 		case err == nil && v == version:
 			return fmt.Errorf("%w: version %d is active", ErrInvalid, version)
 		case err != nil && !errors.Is(err, ErrNotFound):

@@ -12,10 +12,12 @@ import (
 	"github.com/dgraph-io/badger/v4/options"
 )
 
-// Defaults and bounds of Options. The defaults keep a store near 20 MB of
-// memory and disk, which is plenty for one device's records.
+// Defaults and bounds of Options. Memtables of 16 MB are flushed rarely
+// enough (every several seconds at thousands of writes a second) that their
+// tables do not crowd the journal's writes on the disk, and their write-ahead
+// pages are dropped unwritten; an idle store touches little of them.
 const (
-	DefaultMemTableSize     = 4 << 20
+	DefaultMemTableSize     = 16 << 20
 	MinMemTableSize         = 1 << 20
 	MaxMemTableSize         = 256 << 20
 	DefaultValueLogFileSize = 16 << 20
@@ -25,6 +27,8 @@ const (
 	MaxCacheSize            = 1 << 30
 	DefaultGCInterval       = 5 * time.Minute
 	DefaultGCDiscardRatio   = 0.5
+	MinJournalSegmentSize   = 64 << 10
+	MaxJournalSegmentSize   = 1 << 30
 
 	// valueThreshold: values at least this large go to the value log, smaller
 	// ones live in the LSM tree. Records are a few hundred bytes; module
@@ -35,8 +39,9 @@ const (
 )
 
 // Options configure a Store. The zero value is a sensible, durable
-// configuration: every mutation is synced to disk before it returns, small
-// memtables, 16 MB value-log files, value-log GC every five minutes.
+// configuration: every mutation is durable (in the journal) before it
+// returns, 16 MB memtables and value-log files, value-log GC every five
+// minutes.
 type Options struct {
 	// NoSync turns off the fsync of each mutation. Then an acknowledged write
 	// may be lost if the machine (not only the process) goes down. The
@@ -90,6 +95,12 @@ type Options struct {
 	// controller's metrics_retention). 0 keeps records until pruned.
 	CalibrationTTL time.Duration
 
+	// JournalSegmentSize is the size of the write-ahead journal's segment
+	// files: when one is full, writing moves to a new one and the full one
+	// is deleted after Badger's files are synced. 0 means 8 MB; otherwise it
+	// must lie in [MinJournalSegmentSize, MaxJournalSegmentSize].
+	JournalSegmentSize int64
+
 	// EventTTL, when positive, does the same for events (counted from the
 	// event's Time). 0 keeps events until PruneEvents removes them.
 	EventTTL time.Duration
@@ -140,6 +151,13 @@ func (o Options) resolve(dir string) (Options, error) {
 	case math.IsNaN(o.GCDiscardRatio) || o.GCDiscardRatio <= 0 || o.GCDiscardRatio >= 1:
 		return bad("GCDiscardRatio", o.GCDiscardRatio, "want 0 (default 0.5) or a fraction strictly between 0 and 1")
 	}
+	switch {
+	case o.JournalSegmentSize == 0:
+		o.JournalSegmentSize = defaultSegmentSize
+	case o.JournalSegmentSize < MinJournalSegmentSize || o.JournalSegmentSize > MaxJournalSegmentSize:
+		return bad("JournalSegmentSize", o.JournalSegmentSize, fmt.Sprintf("want 0 (default %d) or %d..%d bytes",
+			defaultSegmentSize, MinJournalSegmentSize, MaxJournalSegmentSize))
+	}
 	if o.CalibrationTTL < 0 {
 		return bad("CalibrationTTL", o.CalibrationTTL, "must not be negative")
 	}
@@ -159,7 +177,9 @@ func (o Options) resolve(dir string) (Options, error) {
 func badgerOptions(dir string, o Options) badger.Options {
 	bo := badger.DefaultOptions(dir).
 		WithInMemory(o.InMemory).
-		WithSyncWrites(!o.NoSync).
+		// Badger never syncs: durability comes from the store's own
+		// journal (journal.go), one small O_DSYNC write per group commit.
+		WithSyncWrites(false).
 		WithMemTableSize(o.MemTableSize).
 		WithNumMemtables(2).
 		WithValueLogFileSize(o.ValueLogFileSize).

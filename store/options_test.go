@@ -22,8 +22,8 @@ func TestResolveOptions(t *testing.T) {
 		t.Fatalf("defaults = %+v", o)
 	}
 	bo := badgerOptions("/x", o)
-	if !bo.SyncWrites {
-		t.Error("default options do not sync writes")
+	if bo.SyncWrites || o.JournalSegmentSize != defaultSegmentSize {
+		t.Errorf("Badger syncs (%v) or journal segments are %d: durability is the journal's", bo.SyncWrites, o.JournalSegmentSize)
 	}
 	if bo.Compression != options.Snappy || bo.BlockCacheSize != DefaultBlockCacheSize {
 		t.Errorf("default compression %v with block cache %d", bo.Compression, bo.BlockCacheSize)
@@ -53,6 +53,9 @@ func TestResolveOptions(t *testing.T) {
 		field string
 	}{
 		{Options{MemTableSize: -1}, "MemTableSize"},
+		{Options{JournalSegmentSize: -1}, "JournalSegmentSize"},
+		{Options{JournalSegmentSize: MinJournalSegmentSize - 1}, "JournalSegmentSize"},
+		{Options{JournalSegmentSize: MaxJournalSegmentSize + 1}, "JournalSegmentSize"},
 		{Options{MemTableSize: MinMemTableSize - 1}, "MemTableSize"},
 		{Options{MemTableSize: MaxMemTableSize + 1}, "MemTableSize"},
 		{Options{ValueLogFileSize: -1}, "ValueLogFileSize"},

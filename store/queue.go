@@ -35,17 +35,17 @@ func (s *Store) Enqueue(q QueuedRequest) (existing *QueuedRequest, err error) {
 			return nil, err
 		}
 	}
-	err = s.update(func(txn *badger.Txn) error {
+	err = s.update(func(txn *wtx) error {
 		existing = nil
 		if idemK != nil {
-			v, err := getValue(txn, idemK)
+			v, err := getValue(txn.Txn, idemK)
 			switch {
 			case err == nil:
 				id, err := decodeString(idemK, v)
 				if err != nil {
 					return err
 				}
-				ex, err := getQueued(txn, id)
+				ex, err := getQueued(txn.Txn, id)
 				if err == nil {
 					existing = ex
 					return nil
@@ -93,8 +93,8 @@ func getQueued(txn *badger.Txn, id string) (*QueuedRequest, error) {
 
 // deleteQueued removes a queued request and its idempotency entry. An
 // unreadable record is removed too, and its *CorruptError returned.
-func deleteQueued(txn *badger.Txn, id string) (*QueuedRequest, error) {
-	q, err := getQueued(txn, id)
+func deleteQueued(txn *wtx, id string) (*QueuedRequest, error) {
+	q, err := getQueued(txn.Txn, id)
 	var ce *CorruptError
 	switch {
 	case errors.As(err, &ce):
@@ -110,7 +110,7 @@ func deleteQueued(txn *badger.Txn, id string) (*QueuedRequest, error) {
 	}
 	if q.IdempotencyKey != "" {
 		ik := queueIdemKey(q.Tenant, q.IdempotencyKey)
-		if v, err := getValue(txn, ik); err == nil {
+		if v, err := getValue(txn.Txn, ik); err == nil {
 			if ref, err := decodeString(ik, v); err == nil && ref == id {
 				if err := txn.Delete(ik); err != nil {
 					return nil, err
@@ -128,7 +128,7 @@ func deleteQueued(txn *badger.Txn, id string) (*QueuedRequest, error) {
 func (s *Store) Dequeue(id string) (*QueuedRequest, error) {
 	var out *QueuedRequest
 	var bad error
-	err := s.update(func(txn *badger.Txn) error {
+	err := s.update(func(txn *wtx) error {
 		q, err := deleteQueued(txn, id)
 		var ce *CorruptError
 		if errors.As(err, &ce) {

@@ -27,7 +27,7 @@ func (s *Store) PutReservation(r Reservation) error {
 	if err := s.fits(fmt.Sprintf("put reservation %q", r.ID), val); err != nil {
 		return err
 	}
-	err = s.update(func(txn *badger.Txn) error { return txn.Set(reservationKey(r.ID), val) })
+	err = s.update(func(txn *wtx) error { return txn.Set(reservationKey(r.ID), val) })
 	return wrapErr(err, "put reservation %q", r.ID)
 }
 
@@ -47,8 +47,8 @@ func getReservation(txn *badger.Txn, id string) (*Reservation, error) {
 // a cancelled reservation changes nothing. Unknown ids fail with ErrNotFound.
 func (s *Store) CancelReservation(id string) (*Reservation, error) {
 	var out *Reservation
-	err := s.update(func(txn *badger.Txn) error {
-		r, err := getReservation(txn, id)
+	err := s.update(func(txn *wtx) error {
+		r, err := getReservation(txn.Txn, id)
 		if err != nil {
 			return err
 		}

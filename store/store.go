@@ -20,6 +20,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -87,6 +88,13 @@ type Store struct {
 	mu     sync.RWMutex // held for reading by every operation, for writing by Close
 	closed bool
 
+	// jr is the write-ahead journal (nil with NoSync or InMemory); wmu
+	// serialises mutating transactions so that the journal's order is
+	// Badger's commit order.
+	jr     *journal
+	wmu    sync.Mutex
+	recBuf []byte // guarded by wmu
+
 	seqMu   sync.Mutex // serialises AppendEvent
 	lastSeq uint64     // highest event sequence handed out
 
@@ -135,6 +143,15 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err := s.initSchema(); err != nil {
 		_ = db.Close()
 		return fail(err)
+	}
+	if !o.InMemory && !o.NoSync {
+		jr, err := openJournal(dir, db, o.JournalSegmentSize,
+			func(msg string, args ...any) { o.Logger.Warn("store: "+msg, append(args, "dir", dir)...) })
+		if err != nil {
+			_ = db.Close()
+			return fail(err)
+		}
+		s.jr = jr
 	}
 	if err := s.loadEventSeq(); err != nil {
 		_ = db.Close()
@@ -264,7 +281,11 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	close(s.stop)
 	<-s.gcDone
-	if err := s.db.Close(); err != nil {
+	var jerr error
+	if s.jr != nil {
+		jerr = s.jr.close()
+	}
+	if err := errors.Join(s.db.Close(), jerr); err != nil {
 		return fmt.Errorf("store: close %s: %w", s.dir, err)
 	}
 	return nil
@@ -273,9 +294,16 @@ func (s *Store) Close() error {
 // Dir returns the directory the store was opened in ("" in memory).
 func (s *Store) Dir() string { return s.dir }
 
-// Sync forces buffered writes to disk; useful only with Options.NoSync.
+// Sync forces Badger's buffered writes to disk. Acknowledged writes are
+// durable without it (they are in the journal); it is useful with
+// Options.NoSync, and it makes the journal's full segments deletable.
 func (s *Store) Sync() error {
-	return s.guard(func() error { return s.db.Sync() })
+	return s.guard(func() error {
+		if s.jr != nil {
+			return s.jr.checkpoint(true)
+		}
+		return s.db.Sync()
+	})
 }
 
 // Size returns the bytes on disk of the LSM tree and of the value log, as
@@ -381,20 +409,108 @@ func (s *Store) view(fn func(txn *badger.Txn) error) error {
 	return s.guard(func() error { return s.db.View(fn) })
 }
 
-// update runs fn in a read-write transaction and commits it (synced unless
-// NoSync). When the commit loses a race with another transaction that wrote
-// a key fn read, fn runs again on fresh data: fn must not keep results from
-// an earlier attempt.
-func (s *Store) update(fn func(txn *badger.Txn) error) error {
-	return s.guard(func() error {
-		for attempt := 0; ; attempt++ {
-			err := s.db.Update(fn)
+// update runs fn in a read-write transaction and commits it, durably
+// unless NoSync (see journal.go). When the commit loses a race with another
+// transaction that wrote a key fn read, fn runs again on fresh data: fn must
+// not keep results from an earlier attempt.
+func (s *Store) update(fn func(txn *wtx) error) error {
+	seq, err := s.updateAsync(fn)
+	if err != nil {
+		return err
+	}
+	return s.waitDurable(seq)
+}
+
+// updateAsync is update without the wait: it returns once the transaction
+// is committed (later transactions and reads see it), with the journal
+// sequence number to pass to waitDurable before telling anyone it is done.
+func (s *Store) updateAsync(fn func(txn *wtx) error) (seq uint64, err error) {
+	err = s.guard(func() error {
+		if s.jr == nil {
+			for attempt := 0; ; attempt++ {
+				err := s.db.Update(func(txn *badger.Txn) error { return fn(&wtx{Txn: txn}) })
+				if errors.Is(err, badger.ErrConflict) && attempt < maxConflictRetries {
+					continue
+				}
+				return err
+			}
+		}
+		s.wmu.Lock()
+		defer s.wmu.Unlock()
+		var err error
+		seq, err = s.commitJournaled(fn)
+		return err
+	})
+	return seq, err
+}
+
+// settled returns when every transaction committed so far is durable: a
+// read that is about to be acknowledged (a replayed idempotency key) waits
+// for it, since it may have seen a commit still on its way to the disk.
+func (s *Store) settled() error {
+	if s.jr == nil {
+		return nil
+	}
+	return s.jr.wait(s.jr.lastSeq())
+}
+
+// waitDurable returns when the transaction updateAsync numbered seq is on
+// disk (at once for 0, which is what updateAsync returns without a
+// journal).
+func (s *Store) waitDurable(seq uint64) error {
+	if seq == 0 || s.jr == nil {
+		return nil
+	}
+	return s.jr.wait(seq)
+}
+
+// commitJournaled commits fn's transaction to Badger and appends its
+// mutations to the journal, under wmu so that the journal's order is the
+// commit order. It returns the record's sequence number, or 0 when fn wrote
+// nothing.
+func (s *Store) commitJournaled(fn func(txn *wtx) error) (uint64, error) {
+	if err := s.jr.failed(); err != nil {
+		return 0, err
+	}
+	for attempt := 0; ; attempt++ {
+		txn := s.db.NewTransaction(true)
+		t := &wtx{Txn: txn, on: true, rec: s.recBuf[:0]}
+		err := fn(t)
+		if cap(t.rec) <= 1<<20 {
+			s.recBuf = t.rec[:0] // reuse small buffers, drop large ones
+		}
+		if err != nil {
+			txn.Discard()
+			return 0, err
+		}
+		if len(t.rec) == 0 {
+			// Nothing written, but what fn read may be a commit that is not
+			// durable yet: the caller waits for everything committed so far.
+			txn.Discard()
+			return s.jr.lastSeq(), nil
+		}
+		seq := s.jr.nextSeq()
+		if err := txn.Set(appliedKey, binary.BigEndian.AppendUint64(nil, seq)); err != nil {
+			txn.Discard()
+			return 0, err
+		}
+		if err := txn.Commit(); err != nil {
 			if errors.Is(err, badger.ErrConflict) && attempt < maxConflictRetries {
 				continue
 			}
-			return err
+			return 0, err
 		}
-	})
+		if t.big {
+			// A value this large went to Badger's value log, which a crash
+			// could lose while the memtable that points at it survives;
+			// make it durable before the journal can make the commit
+			// count.
+			if err := syncBadgerFiles(s.dir); err != nil {
+				return 0, fmt.Errorf("store: sync the value log: %w", err)
+			}
+		}
+		return s.jr.append(t.rec)
+	}
 }
 
 // getValue reads the value under key. Read failures of an existing key are
@@ -466,12 +582,12 @@ func (s *Store) deleteKeys(keys [][]byte, check func(txn *badger.Txn, key []byte
 		n := min(chunk, len(keys))
 		part := keys[:n]
 		var done int
-		err := s.update(func(txn *badger.Txn) error {
+		err := s.update(func(txn *wtx) error {
 			done = 0
 			for _, k := range part {
 				var extra [][]byte
 				if check != nil {
-					ok, ex, err := check(txn, k)
+					ok, ex, err := check(txn.Txn, k)
 					if err != nil {
 						return err
 					}

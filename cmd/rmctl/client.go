@@ -27,6 +27,8 @@ type clientFlags struct {
 	caFile   *string
 	timeout  *time.Duration
 	asJSON   *bool
+	// h2c: speak gRPC over cleartext HTTP/2 instead of Connect over HTTP/1.1.
+	h2c bool
 }
 
 func addClientFlags(fs *flag.FlagSet) *clientFlags {
@@ -46,7 +48,12 @@ func addClientFlags(fs *flag.FlagSet) *clientFlags {
 // client builds a Connect client (Connect protocol over HTTP/1.1 or 2).
 func (f *clientFlags) client() (rmv1connect.ResourceManagerClient, error) {
 	base := *f.endpoint
-	httpClient := &http.Client{}
+	// Keep a connection per concurrent caller (bench api runs many): the
+	// default transport keeps two idle connections per host and would
+	// reconnect for every further concurrent call.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 256
+	httpClient := &http.Client{Transport: tr}
 	if *f.caFile != "" {
 		pem, err := os.ReadFile(*f.caFile)
 		if err != nil {
@@ -56,7 +63,7 @@ func (f *clientFlags) client() (rmv1connect.ResourceManagerClient, error) {
 		if !pool.AppendCertsFromPEM(pem) {
 			return nil, fmt.Errorf("--ca %s: no PEM certificate found", *f.caFile)
 		}
-		httpClient.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 		if !strings.Contains(base, "://") {
 			base = "https://" + base
 		}
@@ -65,6 +72,12 @@ func (f *clientFlags) client() (rmv1connect.ResourceManagerClient, error) {
 		base = "http://" + base
 	}
 	var opts []connect.ClientOption
+	if f.h2c {
+		var p http.Protocols
+		p.SetUnencryptedHTTP2(true)
+		tr.Protocols = &p
+		opts = append(opts, connect.WithGRPC())
+	}
 	if *f.token != "" {
 		tok := *f.token
 		opts = append(opts, connect.WithInterceptors(connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {

@@ -17,6 +17,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -80,6 +83,7 @@ func configure(args []string, stderr io.Writer, env config.Env) (config.Config, 
 	mqttAddr := fs.String("mqtt", "", "address of the embedded MQTT broker (default 127.0.0.1:1883)")
 	site := fs.String("site", "", "fleet site name (default \"default\")")
 	noFed := fs.Bool("no-federation", false, "do not join a fleet over MQTT")
+	pprofAddr := fs.String("pprof", "", "serve Go's profiler (net/http/pprof) on this loopback HOST:PORT (server.pprof_endpoint)")
 	noSync := fs.Bool("no-sync", false, "do not sync store writes (benchmarks only: an acknowledged allocation may be lost in a crash)")
 	if err := fs.Parse(args); err != nil {
 		return config.Config{}, err
@@ -104,6 +108,7 @@ func configure(args []string, stderr io.Writer, env config.Env) (config.Config, 
 	}
 	set(&cfg.Server.Endpoint, *endpoint)
 	set(&cfg.Server.MetricsEndpoint, *metricsEP)
+	set(&cfg.Server.PprofEndpoint, *pprofAddr)
 	set(&cfg.Storage.Path, *storagePath)
 	set(&cfg.Device.Path, *device)
 	set(&cfg.Log.Level, strings.ToLower(*logLevel))
@@ -248,6 +253,15 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 	}
 	log.Info("ready", "device", ctl.DeviceID(), "api", srv.APIAddr(), "startup", time.Since(started).Round(time.Millisecond))
 
+	if cfg.Server.PprofEndpoint != "" {
+		stop, err := servePprof(cfg.Server.PprofEndpoint, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		fmt.Fprintf(stdout, "  pprof    http://%s/debug/pprof/\n", cfg.Server.PprofEndpoint)
+	}
+
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve() }()
 	select {
@@ -382,4 +396,34 @@ func startModules(ctx context.Context, cfg config.Config, st *store.Store, met *
 		}()
 	}
 	return m, nil
+}
+
+// servePprof serves Go's profiler on addr, which must be a loopback
+// address: profiles reveal memory contents and cost CPU, so they are never
+// offered to the network.
+func servePprof(addr string, log *slog.Logger) (stop func(), err error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("--pprof %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("--pprof %q: the profiler listens on loopback only (127.0.0.1 or ::1)", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--pprof: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Warn("pprof server stopped", "err", err)
+		}
+	}()
+	return func() { _ = hs.Close() }, nil
 }

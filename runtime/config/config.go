@@ -194,8 +194,11 @@ type Policies struct {
 type Server struct {
 	Endpoint        string `yaml:"endpoint"`         // host:port of the API (RM_ENDPOINT)
 	MetricsEndpoint string `yaml:"metrics_endpoint"` // "" = /metrics on the API port
-	TLSCert         string `yaml:"tls_cert"`
-	TLSKey          string `yaml:"tls_key"`
+	// PprofEndpoint, when set, serves Go's profiler (net/http/pprof) there;
+	// loopback addresses only.
+	PprofEndpoint string `yaml:"pprof_endpoint"`
+	TLSCert       string `yaml:"tls_cert"`
+	TLSKey        string `yaml:"tls_key"`
 	// Insecure allows a non-loopback endpoint with no tokens configured.
 	Insecure        bool     `yaml:"insecure"`
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`

@@ -11,8 +11,8 @@ import (
 	"github.com/eigen-os/rm/store"
 )
 
-// idleCommitter is a committer whose loop has not started, so that a test
-// can queue writes first and have them written as one batch.
+// idleCommitter is a committer whose lead the test holds, so that writes
+// queue up; lead(k) commits them as one batch.
 func idleCommitter(t *testing.T, observe func(int, time.Duration)) (*committer, *store.Store) {
 	t.Helper()
 	st, err := store.Open(t.TempDir(), store.Options{Logger: quiet()})
@@ -20,11 +20,19 @@ func idleCommitter(t *testing.T, observe func(int, time.Duration)) (*committer, 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	return &committer{st: st, observe: observe, wake: make(chan struct{}, 1), done: make(chan struct{})}, st
+	k := newCommitter(st, observe)
+	k.leading = true
+	return k, st
+}
+
+// lead commits what is queued, as the leader the test was.
+func lead(k *committer) {
+	k.mu.Lock()
+	k.commitLocked()
 }
 
 // queueAll starts one writer per item and waits until all of them are
-// queued; results arrive in res once the loop runs.
+// queued; results arrive in res once the test leads.
 func queueAll(t *testing.T, k *committer, writes []store.AllocationWrite, res []store.AllocationResult, wg *sync.WaitGroup) {
 	t.Helper()
 	for i := range writes {
@@ -73,7 +81,7 @@ func TestCommitterBatchesAndAnswersEachCaller(t *testing.T) {
 	res := make([]store.AllocationResult, len(writes))
 	var wg sync.WaitGroup
 	queueAll(t, k, writes, res, &wg)
-	go k.loop()
+	lead(k)
 	wg.Wait()
 	k.close()
 
@@ -130,7 +138,7 @@ func TestCommitterCloseFlushesThenRefuses(t *testing.T) {
 		defer k.mu.Unlock()
 		return k.closed
 	})
-	go k.loop() // starts after close was asked for: it must still flush
+	go lead(k) // commits after close was asked for: close waits for it
 	<-closed
 	wg.Wait()
 	for i, r := range res {

@@ -93,11 +93,26 @@ func (c *Controller) appendEvent(kind, subject, detail string) {
 // whatever has queued up (one synced write per batch).
 func (c *Controller) eventWriter() {
 	defer close(c.evDone)
-	batch := make([]Event, 0, 256)
+	// Events are published once durable; their writes do not wait for the
+	// disk (the store joins them to the next grant's write), so the next
+	// batch is committed meanwhile and the publisher keeps their order.
+	pub := make(chan func(), 64)
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		for publish := range pub {
+			publish()
+		}
+	}()
+	defer func() {
+		close(pub)
+		<-published
+	}()
 	for e := range c.evq {
-		batch = append(batch[:0], e)
+		batch := make([]Event, 1, 16)
+		batch[0] = e
 	drain:
-		for len(batch) < cap(batch) {
+		for len(batch) < 256 {
 			select {
 			case e, ok := <-c.evq:
 				if !ok {
@@ -108,14 +123,21 @@ func (c *Controller) eventWriter() {
 				break drain
 			}
 		}
-		c.writeEvents(batch)
+		pub <- c.startEvents(batch)
 	}
 }
 
-func (c *Controller) writeEvent(e Event) { c.writeEvents([]Event{e}) }
+func (c *Controller) writeEvent(e Event) { c.startEvents([]Event{e})() }
 
-func (c *Controller) writeEvents(batch []Event) {
-	seqs, err := c.st.AppendEvents(batch)
+// startEvents commits a batch of events and returns the function that
+// waits until they are durable and publishes them.
+func (c *Controller) startEvents(batch []Event) func() {
+	wait := c.st.AppendEventsAsync(batch)
+	return func() { c.publishEvents(batch, wait) }
+}
+
+func (c *Controller) publishEvents(batch []Event, wait func() ([]uint64, error)) {
+	seqs, err := wait()
 	if err != nil {
 		c.log.Error("event log write failed", "events", len(batch), "first", batch[0].Kind, "err", err)
 	}

@@ -1,0 +1,431 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// copyTree copies the regular files of src into dst (created), skipping
+// Badger's LOCK file and, unless withJournal, the journal directory. It
+// reads through the page cache, so it sees what a crash of the process (not
+// of the machine) would leave.
+func copyTree(t *testing.T, src, dst string, withJournal bool) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		if d.IsDir() {
+			if rel == journalDir && !withJournal {
+				return filepath.SkipDir
+			}
+			return os.MkdirAll(filepath.Join(dst, rel), 0o700)
+		}
+		if d.Name() == "LOCK" {
+			return nil
+		}
+		in, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		out, err := os.Create(filepath.Join(dst, rel))
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(out, in); err != nil {
+			out.Close()
+			return err
+		}
+		return out.Close()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// replaceJournal puts src's journal in place of dst's.
+func replaceJournal(t *testing.T, src, dst string) {
+	t.Helper()
+	if err := os.RemoveAll(filepath.Join(dst, journalDir)); err != nil {
+		t.Fatal(err)
+	}
+	copyTree(t, filepath.Join(src, journalDir), filepath.Join(dst, journalDir), true)
+}
+
+// segmentsWithRecords lists the journal's segment files in order, with the
+// offsets of their records.
+func segmentsWithRecords(t *testing.T, dir string) (paths []string, offsets [][]int) {
+	t.Helper()
+	segs, err := listSegments(filepath.Join(dir, journalDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sg := range segs {
+		data, err := os.ReadFile(sg.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var offs []int
+		for off := 0; len(data)-off >= recordHeader; {
+			n := int(binary.LittleEndian.Uint32(data[off:]))
+			if n == 0 {
+				break
+			}
+			offs = append(offs, off)
+			off += recordHeader + n
+		}
+		if len(offs) > 0 {
+			paths = append(paths, sg.path)
+			offsets = append(offsets, offs)
+		}
+	}
+	return paths, offsets
+}
+
+func mustCreate(t *testing.T, s *Store, ids ...string) {
+	t.Helper()
+	for i, id := range ids {
+		a := sampleAllocation(id)
+		a.IdempotencyKey = "key-" + id
+		a.Qubits = []int{i}
+		if _, err := s.CreateAllocation(a); err != nil {
+			t.Fatalf("create %s: %v", id, err)
+		}
+	}
+}
+
+func names(prefix string, from, to int) []string {
+	var out []string
+	for i := from; i < to; i++ {
+		out = append(out, fmt.Sprintf("%s%03d", prefix, i))
+	}
+	return out
+}
+
+func activeIDs(t *testing.T, s *Store) map[string]bool {
+	t.Helper()
+	all, bad, err := s.ActiveAllocations()
+	noBad(t, bad, err, "ActiveAllocations")
+	ids := map[string]bool{}
+	for _, a := range all {
+		ids[a.ID] = true
+	}
+	return ids
+}
+
+// The machine goes down: Badger's files hold only what the last checkpoint
+// synced, the journal holds every acknowledged write. Reopening replays the
+// journal, and every acknowledged write of every kind is back, in its final
+// state.
+func TestJournalRestoresWhatBadgerLost(t *testing.T) {
+	dir := t.TempDir()
+	s := openDir(t, dir, Options{})
+	mustCreate(t, s, names("early-", 0, 5)...)
+	if err := s.Sync(); err != nil { // a checkpoint: Badger durable here
+		t.Fatal(err)
+	}
+	lost := t.TempDir()
+	copyTree(t, dir, lost, false) // Badger as the disk holds it
+
+	// Acknowledged after the checkpoint: only the journal has them.
+	mustCreate(t, s, names("late-", 0, 20)...)
+	if _, err := s.ReleaseAllocation("early-000", at(time.Minute), StateReleased); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ReleaseAllocation("late-003", at(time.Minute), StateExpired); err != nil {
+		t.Fatal(err)
+	}
+	seq, err := s.AppendEvent(Event{Kind: "granted", Subject: "late-019"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := Reservation{ID: "r1", Tenant: "tenant-a", Qubits: []int{7}, Start: at(0), End: at(time.Hour)}
+	if err := s.PutReservation(r); err != nil {
+		t.Fatal(err)
+	}
+	wasm := bytes.Repeat([]byte("\x00asm-module-body"), 8<<10) // 128 KB: Badger's value log
+	if err := s.PutModule(Module{Name: "big", Version: 1, Kind: "placement", Wasm: wasm, State: "staged", CreatedAt: at(0)}); err != nil {
+		t.Fatal(err)
+	}
+	// Badger alone (no journal: NoSync) really lost them.
+	b := openDir(t, lost, Options{NoSync: true})
+	if ids := activeIDs(t, b); len(ids) != 5 {
+		t.Fatalf("the copied Badger holds %d allocations, want the 5 of the checkpoint", len(ids))
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	replaceJournal(t, dir, lost)
+
+	r2 := openDir(t, lost, Options{})
+	ids := activeIDs(t, r2)
+	for _, id := range append(names("early-", 1, 5), names("late-", 0, 20)...) {
+		if want := id != "late-003"; ids[id] != want {
+			t.Errorf("%s active = %v after replay, want %v", id, ids[id], want)
+		}
+	}
+	if ids["early-000"] {
+		t.Error("early-000 was released before the crash but is active after replay")
+	}
+	if a, err := r2.GetAllocation("late-003"); err != nil || a.State != StateExpired {
+		t.Errorf("late-003 = %+v, %v; want expired", a, err)
+	}
+	if a, err := r2.FindByIdempotencyKey("tenant-a", "key-late-011"); err != nil || a.ID != "late-011" {
+		t.Errorf("idempotency key of late-011: %+v, %v", a, err)
+	}
+	evs, bad, err := r2.Events(0, 0)
+	noBad(t, bad, err, "Events")
+	if len(evs) == 0 || evs[len(evs)-1].Seq != seq {
+		t.Errorf("events after replay: %+v, want the last one to be %d", evs, seq)
+	}
+	if got, err := r2.GetReservation("r1"); err != nil || got.Tenant != "tenant-a" {
+		t.Errorf("reservation after replay: %+v, %v", got, err)
+	}
+	if m, err := r2.GetModule("big", 1); err != nil || !bytes.Equal(m.Wasm, wasm) {
+		t.Errorf("module after replay: err %v, %d bytes (want %d, identical)", err, len(m.Wasm), len(wasm))
+	}
+	// The store goes on: sequence numbers continue, and a second restart
+	// (nothing to replay now) keeps everything.
+	mustCreate(t, r2, "after-000")
+	if seq2, err := r2.AppendEvent(Event{Kind: "restart"}); err != nil || seq2 <= seq {
+		t.Fatalf("event after replay: seq %d (%v), want > %d", seq2, err, seq)
+	}
+	if err := r2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r3 := openDir(t, lost, Options{})
+	if ids := activeIDs(t, r3); len(ids) != 4+19+1 {
+		t.Errorf("%d active allocations after a second restart, want %d", len(ids), 4+19+1)
+	}
+}
+
+// A crash can leave Badger ahead of the journal (a commit whose journal
+// write had not finished, never acknowledged). Badger's state stands, and
+// new records are numbered after it.
+func TestJournalBadgerAheadOfJournal(t *testing.T) {
+	dir := t.TempDir()
+	s := openDir(t, dir, Options{})
+	mustCreate(t, s, names("a-", 0, 10)...)
+	crashed := t.TempDir()
+	copyTree(t, dir, crashed, true)
+	// Cut the journal's last three records, as if their writes never
+	// reached the disk.
+	paths, offs := segmentsWithRecords(t, crashed)
+	last := len(paths) - 1
+	recs := offs[last]
+	if len(recs) < 3 {
+		t.Fatalf("last segment holds %d records", len(recs))
+	}
+	f, err := os.OpenFile(paths[last], os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := f.Stat()
+	cut := int64(recs[len(recs)-3])
+	if _, err := f.WriteAt(make([]byte, fi.Size()-cut), cut); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	r := openDir(t, crashed, Options{})
+	if ids := activeIDs(t, r); len(ids) != 10 {
+		t.Fatalf("%d allocations, want the 10 Badger holds", len(ids))
+	}
+	mustCreate(t, r, "b-000")
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r2 := openDir(t, crashed, Options{})
+	if ids := activeIDs(t, r2); len(ids) != 11 || !ids["b-000"] {
+		t.Fatalf("after a second restart: %v", ids)
+	}
+}
+
+// A write cut short by the crash leaves a damaged record at the end of the
+// journal: it is ignored (it was never acknowledged) and the store opens.
+func TestJournalIgnoresTornTail(t *testing.T) {
+	dir := t.TempDir()
+	s := openDir(t, dir, Options{})
+	mustCreate(t, s, names("a-", 0, 5)...)
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	crashed := t.TempDir()
+	copyTree(t, dir, crashed, false)
+	mustCreate(t, s, names("b-", 0, 5)...)
+	replaceJournal(t, dir, crashed)
+	paths, offs := segmentsWithRecords(t, crashed)
+	last := paths[len(paths)-1]
+	data, _ := os.ReadFile(last)
+	end := offs[len(offs)-1][len(offs[len(offs)-1])-1]
+	end += recordHeader + int(binary.LittleEndian.Uint32(data[end:]))
+	// Half a record: a header announcing 500 bytes, 20 of them written.
+	torn := make([]byte, recordHeader+20)
+	binary.LittleEndian.PutUint32(torn, 500)
+	binary.LittleEndian.PutUint64(torn[8:], 999)
+	copy(torn[recordHeader:], "half a record's body")
+	f, _ := os.OpenFile(last, os.O_RDWR, 0)
+	if _, err := f.WriteAt(torn, int64(end)); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	r := openDir(t, crashed, Options{})
+	if ids := activeIDs(t, r); len(ids) != 10 {
+		t.Fatalf("%d allocations after a torn tail, want 10", len(ids))
+	}
+}
+
+// Damage that is not at the end (a bad record followed by good ones in a
+// later segment), or records missing between Badger and the journal, is
+// refused with ErrCorrupt, naming the file; nothing is changed on disk.
+func TestJournalRefusesDamageAndGaps(t *testing.T) {
+	dir := t.TempDir()
+	s := openDir(t, dir, Options{JournalSegmentSize: MinJournalSegmentSize})
+	mustCreate(t, s, names("a-", 0, 5)...)
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	early := t.TempDir()
+	copyTree(t, dir, early, false)
+	mustCreate(t, s, names("b-", 0, 1000)...) // several 64 KB segments
+	paths, offs := segmentsWithRecords(t, dir)
+	if len(paths) < 3 {
+		t.Fatalf("%d segments with records, want 3 or more", len(paths))
+	}
+
+	t.Run("damaged middle", func(t *testing.T) {
+		d := t.TempDir()
+		copyTree(t, early, d, false)
+		replaceJournal(t, dir, d)
+		seg := filepath.Join(d, journalDir, filepath.Base(paths[0]))
+		data, _ := os.ReadFile(seg)
+		data[offs[0][len(offs[0])/2]+recordHeader+3] ^= 0xff
+		if err := os.WriteFile(seg, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		jdir := filepath.Join(d, journalDir)
+		before := listing(t, jdir)
+		_, err := Open(d, Options{Logger: quietLogger()})
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), filepath.Base(paths[0])) {
+			t.Fatalf("open with a damaged record mid-journal: %v; want ErrCorrupt naming %s", err, filepath.Base(paths[0]))
+		}
+		if after := listing(t, jdir); after != before {
+			t.Errorf("a refused open changed the journal:\nbefore %s\nafter  %s", before, after)
+		}
+		b := openDir(t, d, Options{NoSync: true}) // Badger as it was
+		if ids := activeIDs(t, b); len(ids) != 5 {
+			t.Errorf("a refused open changed the store: %d allocations, want 5", len(ids))
+		}
+	})
+	t.Run("missing segment", func(t *testing.T) {
+		d := t.TempDir()
+		copyTree(t, early, d, false)
+		replaceJournal(t, dir, d)
+		if err := os.Remove(filepath.Join(d, journalDir, filepath.Base(paths[0]))); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Open(d, Options{Logger: quietLogger()})
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "lost") {
+			t.Fatalf("open with the first segment missing: %v; want ErrCorrupt saying records are lost", err)
+		}
+	})
+	t.Run("stray file", func(t *testing.T) {
+		d := t.TempDir()
+		copyTree(t, dir, d, true)
+		if err := os.WriteFile(filepath.Join(d, journalDir, "notes.txt"), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Open(d, Options{Logger: quietLogger()}); !errors.Is(err, ErrNotStore) || !strings.Contains(err.Error(), "notes.txt") {
+			t.Fatalf("open with a stray file in the journal: %v", err)
+		}
+	})
+}
+
+func listing(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	_ = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			fi, _ := d.Info()
+			fmt.Fprintf(&b, "%s:%d ", strings.TrimPrefix(path, dir), fi.Size())
+		}
+		return nil
+	})
+	return b.String()
+}
+
+// Full segments go once Badger has made their records durable: the journal
+// stays small however much is written, and everything survives a restart.
+func TestJournalSegmentsAreRecycled(t *testing.T) {
+	dir := t.TempDir()
+	s := openDir(t, dir, Options{JournalSegmentSize: MinJournalSegmentSize})
+	mustCreate(t, s, names("a-", 0, 1500)...) // ~15 segments' worth
+	waitFor(t, func() bool {
+		segs, err := listSegments(filepath.Join(dir, journalDir))
+		return err == nil && len(segs) <= maxRetired+2 // retired, current, ready
+	})
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if segs, _ := listSegments(filepath.Join(dir, journalDir)); len(segs) > 2 {
+		t.Errorf("%d segments after a sync, want the current one and the one ready", len(segs))
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := openDir(t, dir, Options{JournalSegmentSize: MinJournalSegmentSize})
+	if ids := activeIDs(t, r); len(ids) != 1500 {
+		t.Fatalf("%d allocations after restart, want 1500", len(ids))
+	}
+}
+
+// A failed journal write breaks the store: that write and every later one
+// fail with an error that says so, reads go on, and what was acknowledged
+// before is there after reopening.
+func TestJournalWriteFailureStopsWrites(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, s, "ok-000", "ok-001")
+	s.jr.f.Close() // the disk goes away under the journal
+	a := sampleAllocation("lost")
+	if _, err := s.CreateAllocation(a); err == nil || !strings.Contains(err.Error(), "journal write failed") {
+		t.Fatalf("create after the journal broke: %v", err)
+	}
+	if _, err := s.AppendEvent(Event{Kind: "x"}); err == nil {
+		t.Fatal("event append after the journal broke succeeded")
+	}
+	if _, err := s.GetAllocation("ok-001"); err != nil {
+		t.Fatalf("reads stop with the journal: %v", err)
+	}
+	_ = s.Close()
+	r := openDir(t, dir, Options{})
+	ids := activeIDs(t, r)
+	if !ids["ok-000"] || !ids["ok-001"] {
+		t.Fatalf("acknowledged allocations lost: %v", ids)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 20 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
