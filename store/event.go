@@ -61,7 +61,7 @@ func (s *Store) AppendEvent(e Event) (uint64, error) {
 // AppendEvents appends events in one durable transaction (one sync for the
 // batch) and returns their sequence numbers, consecutive and in order.
 func (s *Store) AppendEvents(events []Event) ([]uint64, error) {
-	return s.AppendEventsAsync(events)()
+	return s.appendEvents(events, 0)()
 }
 
 // eventFlushDelay is how long an event waits for a more urgent write to
@@ -75,6 +75,12 @@ const eventFlushDelay = 5 * time.Millisecond
 // its own after a few milliseconds, so that they never cost a grant a disk
 // write of its own.
 func (s *Store) AppendEventsAsync(events []Event) (wait func() ([]uint64, error)) {
+	return s.appendEvents(events, eventFlushDelay)
+}
+
+// appendEvents commits events and returns the wait for their durability,
+// which lets other writes carry them for up to lazy.
+func (s *Store) appendEvents(events []Event, lazy time.Duration) (wait func() ([]uint64, error)) {
 	fail := func(err error) func() ([]uint64, error) { return func() ([]uint64, error) { return nil, err } }
 	if len(events) == 0 {
 		return fail(nil)
@@ -132,7 +138,7 @@ func (s *Store) AppendEventsAsync(events []Event) (wait func() ([]uint64, error)
 	}
 	return func() ([]uint64, error) {
 		if jseq != 0 && s.jr != nil {
-			if err := s.jr.waitLazy(jseq, eventFlushDelay); err != nil {
+			if err := s.jr.waitLazy(jseq, lazy); err != nil {
 				return nil, wrapErr(err, "append events %d..%d", first, last)
 			}
 		}

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	badger "github.com/dgraph-io/badger/v4"
 )
@@ -230,9 +231,12 @@ type journal struct {
 
 	// Owned by the writer of the moment (flushing == true), or by open and
 	// close.
-	f   *os.File
-	cur segment
-	off int64
+	f      *os.File
+	cur    segment
+	off    int64
+	direct bool   // O_DIRECT writes of whole blocks
+	tail   []byte // direct: the bytes of the partial block at off
+	dbuf   []byte // direct: the aligned write buffer
 
 	segMu   sync.Mutex // guards what follows, shared with the background loop
 	nextID  uint64     // id of the next segment to create
@@ -269,12 +273,14 @@ func openJournal(dir string, db *badger.DB, segSize int64, log func(string, ...a
 	if applied > last {
 		last = applied
 	}
+	segSize = (segSize + blockSize - 1) &^ (blockSize - 1)
 	j := &journal{dir: jdir, dbDir: dir, segSize: segSize, log: log, last: last, bufLast: last, written: last,
 		nextID: 1, kick: make(chan struct{}, 1), stop: make(chan struct{}), loopDone: make(chan struct{})}
 	j.cond.L = &j.mu
 	if len(segs) > 0 {
 		j.nextID = segs[len(segs)-1].id + 1
 	}
+	j.direct = !bufferedJournal && probeDirect(jdir)
 	// Everything replayed (and, in a new store, the schema marker) is in
 	// Badger; make it durable there, then the old segments can go.
 	if err := syncBadgerFiles(dir); err != nil {
@@ -285,7 +291,7 @@ func openJournal(dir string, db *badger.DB, segSize int64, log func(string, ...a
 			return nil, fmt.Errorf("journal: %w", err)
 		}
 	}
-	f, sg, err := j.createSegment()
+	f, sg, err := j.createSegment(true)
 	if err != nil {
 		return nil, err
 	}
@@ -325,6 +331,9 @@ func listSegments(jdir string) ([]segment, error) {
 	var segs []segment
 	for _, e := range entries {
 		name := e.Name()
+		if strings.HasPrefix(name, "probe-") && strings.HasSuffix(name, ".tmp") {
+			continue // left by a crash during probeDirect
+		}
 		id, err := strconv.ParseUint(strings.TrimSuffix(name, ".wal"), 10, 64)
 		if !strings.HasSuffix(name, ".wal") || err != nil || e.IsDir() {
 			return nil, fmt.Errorf("journal: %s: %w: unexpected file %q in the journal directory", jdir, ErrNotStore, name)
@@ -442,23 +451,52 @@ func applyRecords[T any](db *badger.DB, recs []T, ops func(int) []byte, seq func
 	}
 }
 
-// createSegment creates the next segment file, reserves its space and
-// makes its directory entry durable.
-func (j *journal) createSegment() (*os.File, segment, error) {
+// blockSize is the unit of the journal's direct writes: offsets, lengths
+// and buffers are multiples of it (any device's logical block divides it).
+const blockSize = 4096
+
+// createSegment creates the next segment file, fills it with zeros (so
+// that writes into it change no file-system metadata; with fill false it
+// only reserves the space, which is quicker but makes each write slower)
+// and makes its directory entry durable.
+func (j *journal) createSegment(fill bool) (*os.File, segment, error) {
 	j.segMu.Lock()
 	id := j.nextID
 	j.nextID++
 	j.segMu.Unlock()
 	sg := segment{id: id, path: filepath.Join(j.dir, segmentName(id))}
-	f, err := os.OpenFile(sg.path, os.O_RDWR|os.O_CREATE|os.O_EXCL|syscall.O_DSYNC, 0o600)
+	f, err := os.OpenFile(sg.path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, sg, fmt.Errorf("journal: %w", err)
 	}
-	// Reserve the space so that appends do not grow the file; a file system
-	// without fallocate grows it instead.
-	_ = syscall.Fallocate(int(f.Fd()), 0, 0, j.segSize)
-	if err := f.Sync(); err != nil {
+	fail := func(err error) (*os.File, segment, error) {
 		f.Close()
+		os.Remove(sg.path)
+		return nil, sg, fmt.Errorf("journal: %w", err)
+	}
+	if fill {
+		zero := make([]byte, 1<<20)
+		for off := int64(0); off < j.segSize; off += int64(len(zero)) {
+			if _, err := f.WriteAt(zero[:min(int64(len(zero)), j.segSize-off)], off); err != nil {
+				return fail(err)
+			}
+		}
+	} else {
+		// A file system without fallocate grows the file at each write.
+		_ = syscall.Fallocate(int(f.Fd()), 0, 0, j.segSize)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	f.Close()
+	// Writes are synchronous (O_DSYNC) and, where the file system allows,
+	// direct (O_DIRECT: no page-cache copy, about a third quicker here).
+	flags := os.O_WRONLY | syscall.O_DSYNC
+	if j.direct {
+		flags |= syscall.O_DIRECT
+	}
+	if f, err = os.OpenFile(sg.path, flags, 0); err != nil {
+		os.Remove(sg.path)
 		return nil, sg, fmt.Errorf("journal: %w", err)
 	}
 	if err := syncDir(j.dir); err != nil {
@@ -468,6 +506,39 @@ func (j *journal) createSegment() (*os.File, segment, error) {
 	return f, sg, nil
 }
 
+// bufferedJournal turns direct writes off (tests of the other path).
+var bufferedJournal = false
+
+// probeDirect reports whether files in dir can be written with O_DIRECT
+// (tmpfs, for one, refuses it).
+func probeDirect(dir string) bool {
+	f, err := os.CreateTemp(dir, "probe-*.tmp")
+	if err != nil {
+		return false
+	}
+	name := f.Name()
+	f.Close()
+	defer os.Remove(name)
+	g, err := os.OpenFile(name, os.O_WRONLY|syscall.O_DIRECT, 0)
+	if err != nil {
+		return false
+	}
+	defer g.Close()
+	_, err = g.WriteAt(alignedBlock(blockSize), 0)
+	return err == nil
+}
+
+// alignedBlock returns n zero bytes (n a multiple of blockSize) starting at
+// a blockSize boundary in memory, as O_DIRECT requires.
+func alignedBlock(n int) []byte {
+	b := make([]byte, n+blockSize)
+	skip := 0
+	if r := int(uintptr(unsafe.Pointer(&b[0])) & (blockSize - 1)); r != 0 {
+		skip = blockSize - r
+	}
+	return b[skip : skip+n : skip+n]
+}
+
 // rotate moves writing to a new segment (the one made ready ahead, if any)
 // and retires the full one. The caller owns the writer's state.
 func (j *journal) rotate() error {
@@ -475,9 +546,9 @@ func (j *journal) rotate() error {
 	f, sg := j.ready, segment{id: j.readyID, path: filepath.Join(j.dir, segmentName(j.readyID))}
 	j.ready = nil
 	j.segMu.Unlock()
-	if f == nil {
+	if f == nil { // none ready: a quick one, not filled
 		var err error
-		if f, sg, err = j.createSegment(); err != nil {
+		if f, sg, err = j.createSegment(false); err != nil {
 			return err
 		}
 	}
@@ -491,7 +562,7 @@ func (j *journal) rotate() error {
 	j.segMu.Lock()
 	j.retired = append(j.retired, retiredSegment{segment: j.cur, memFloor: floor})
 	j.segMu.Unlock()
-	j.f, j.cur, j.off = f, sg, 0
+	j.f, j.cur, j.off, j.tail = f, sg, 0, j.tail[:0]
 	select {
 	case j.kick <- struct{}{}:
 	default:
@@ -604,10 +675,34 @@ func (j *journal) write(data []byte) error {
 	}
 	// O_DSYNC: the write returns when the data (and the size, should the
 	// file grow) is on disk.
-	if _, err := j.f.WriteAt(data, j.off); err != nil {
+	if !j.direct {
+		if _, err := j.f.WriteAt(data, j.off); err != nil {
+			return err
+		}
+		j.off += int64(len(data))
+		return nil
+	}
+	// Direct writes cover whole blocks: the partial block at the end is
+	// written again, its first bytes unchanged (a torn write cannot damage
+	// them: they are the same before and after), then the new records,
+	// then zeros to the block's end, as the file already holds there.
+	start := j.off &^ (blockSize - 1)
+	head := int(j.off - start)
+	total := head + len(data)
+	padded := (total + blockSize - 1) &^ (blockSize - 1)
+	if cap(j.dbuf) < padded {
+		j.dbuf = alignedBlock(max(padded, 16*blockSize))
+	}
+	buf := j.dbuf[:padded]
+	copy(buf, j.tail[:head])
+	copy(buf[head:], data)
+	clear(buf[total:])
+	if _, err := j.f.WriteAt(buf, start); err != nil {
 		return err
 	}
 	j.off += int64(len(data))
+	keep := int(j.off & (blockSize - 1)) // bytes of the new partial block
+	j.tail = append(j.tail[:0], buf[total-keep:total]...)
 	return nil
 }
 
@@ -639,7 +734,7 @@ func (j *journal) prepare() {
 	if have {
 		return
 	}
-	f, sg, err := j.createSegment()
+	f, sg, err := j.createSegment(true)
 	if err != nil {
 		if j.log != nil {
 			j.log("journal: cannot prepare the next segment", "err", err)

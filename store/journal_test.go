@@ -128,6 +128,17 @@ func activeIDs(t *testing.T, s *Store) map[string]bool {
 // journal, and every acknowledged write of every kind is back, in its final
 // state.
 func TestJournalRestoresWhatBadgerLost(t *testing.T) {
+	for _, buffered := range []bool{false, true} {
+		t.Run(fmt.Sprintf("buffered=%v", buffered), func(t *testing.T) {
+			old := bufferedJournal
+			bufferedJournal = buffered
+			defer func() { bufferedJournal = old }()
+			testJournalRestores(t)
+		})
+	}
+}
+
+func testJournalRestores(t *testing.T) {
 	dir := t.TempDir()
 	s := openDir(t, dir, Options{})
 	mustCreate(t, s, names("early-", 0, 5)...)

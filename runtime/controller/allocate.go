@@ -41,6 +41,8 @@ type Grant struct {
 	// Remote is set when the grant was made by another device's controller
 	// (a queued request moved there by rebalancing): nothing is held here.
 	Remote bool
+
+	exclusive bool // the task has the device to itself (temporal isolation)
 }
 
 // waiter is a queued request.
@@ -454,7 +456,7 @@ func (c *Controller) persist(ctx context.Context, pg *pending, locked bool) (*Gr
 	c.usage[a.Tenant] += float64(len(a.Qubits)) * a.Duration.Seconds()
 	c.updateGauges()
 	c.met.IsolationOverhead.Observe(float64(c.bufferQubits(a.Qubits, pg.buf)))
-	g := &Grant{Allocation: a, Strategy: pg.strategy, Buffer: pg.buf}
+	g := &Grant{Allocation: a, Strategy: pg.strategy, Buffer: pg.buf, exclusive: c.exclusiveTasks[a.ID]}
 	if pg.w != nil {
 		g.QueuedFor = a.CreatedAt.Sub(pg.w.enqueued)
 	}
@@ -507,7 +509,7 @@ func (c *Controller) afterGrant(ctx context.Context, g *Grant) {
 	// The device's calendar: the task's qubits (all of them when it has
 	// the device to itself) from now to the end of its lease.
 	slot := hal.TimeSlot{Owner: a.ID, Qubits: a.Qubits, Start: a.CreatedAt, End: a.LeaseExpires}
-	if decodeStored(a.Request).Exclusive {
+	if g.exclusive {
 		slot.Qubits = nil
 	}
 	if err := c.dev.ReserveSlot(ctx, slot); err != nil {

@@ -56,15 +56,17 @@ type Caller struct {
 
 // Controller serves one device.
 type Controller struct {
-	cfg     config.Config
-	dev     hal.Device
-	st      *store.Store
-	met     *metrics.Metrics
-	log     *slog.Logger
-	now     func() time.Time
-	devID   string
-	devType string
-	started time.Time
+	cfg config.Config
+	dev hal.Device
+	st  *store.Store
+	met *metrics.Metrics
+	log *slog.Logger
+	now func() time.Time
+
+	gaugesStale bool // utilization gauges need refreshGauges (guarded by mu)
+	devID       string
+	devType     string
+	started     time.Time
 
 	eng  *alloc.Engine
 	mods *sandbox.Manager
@@ -151,6 +153,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (*Controller, error)
 	}
 	c.recordCalibration(m)
 	c.updateGauges()
+	c.met.OnGather(c.refreshGauges)
 	// Subscribe before starting the watcher, then catch up with a
 	// calibration that may have landed between loading and subscribing.
 	wctx, cancel := context.WithCancel(context.Background())
@@ -359,8 +362,25 @@ func (c *Controller) Health() hal.Health { return c.dev.Health() }
 // Metrics returns the controller's metrics.
 func (c *Controller) Metrics() *metrics.Metrics { return c.met }
 
-// updateGauges refreshes utilization gauges; called with mu held or at start.
+// updateGauges sets the cheap gauges and marks the utilization gauges
+// stale; called with mu held or at start.
 func (c *Controller) updateGauges() {
+	c.met.ActiveAllocations.Set(float64(len(c.allocs)))
+	c.met.QueueLength.Set(float64(len(c.queue)))
+	c.gaugesStale = true
+}
+
+// refreshGauges computes the utilization gauges, which cost a pass over
+// the device, when a scrape asks for them (metrics.OnGather) rather than on
+// every grant and release.
+func (c *Controller) refreshGauges() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.gaugesStale {
+		c.met.CacheHitRate.Set(c.eng.Stats().HitRate)
+		return
+	}
+	c.gaugesStale = false
 	m := c.dev.Model()
 	usable := 0
 	for _, q := range m.Cal.Qubits {
@@ -399,8 +419,6 @@ func (c *Controller) updateGauges() {
 		gutil = float64(inside) / float64(usableC)
 	}
 	c.met.GateUtilization.WithLabelValues(c.devID, c.devType).Set(gutil)
-	c.met.ActiveAllocations.Set(float64(len(c.allocs)))
-	c.met.QueueLength.Set(float64(len(c.queue)))
 	c.met.CacheHitRate.Set(c.eng.Stats().HitRate)
 }
 

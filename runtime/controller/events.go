@@ -108,9 +108,14 @@ func (c *Controller) eventWriter() {
 		close(pub)
 		<-published
 	}()
+	// A batch gathers for up to eventGather after its first event: one
+	// transaction for a burst of grants and releases instead of one each.
+	gather := time.NewTimer(time.Hour)
+	gather.Stop()
 	for e := range c.evq {
 		batch := make([]Event, 1, 16)
 		batch[0] = e
+		gather.Reset(eventGather)
 	drain:
 		for len(batch) < 256 {
 			select {
@@ -119,13 +124,18 @@ func (c *Controller) eventWriter() {
 					break drain
 				}
 				batch = append(batch, e)
-			default:
+			case <-gather.C:
 				break drain
 			}
 		}
+		gather.Stop()
 		pub <- c.startEvents(batch)
 	}
 }
+
+// eventGather is how long the event writer waits for more events before it
+// writes a batch.
+const eventGather = 2 * time.Millisecond
 
 func (c *Controller) writeEvent(e Event) { c.startEvents([]Event{e})() }
 

@@ -11,10 +11,12 @@ package metrics
 
 import (
 	"net/http"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // LatencyBuckets are the reference's buckets for rm_allocation_latency_seconds.
@@ -26,6 +28,9 @@ var DecisionBuckets = []float64{10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-
 // Metrics is one controller's set of metrics, registered on its own registry.
 type Metrics struct {
 	Registry *prometheus.Registry
+
+	hookMu sync.Mutex
+	hooks  []func()
 
 	AllocationRequests  prometheus.Counter
 	AllocationSuccesses prometheus.Counter
@@ -118,5 +123,26 @@ func New() *Metrics {
 // Handler serves the registry in the Prometheus text format (and OpenMetrics
 // when the scraper asks for it).
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{EnableOpenMetrics: true, Registry: m.Registry})
+	return promhttp.HandlerFor(m.Gatherer(), promhttp.HandlerOpts{EnableOpenMetrics: true, Registry: m.Registry})
+}
+
+// OnGather registers fn to run before every gathering (a scrape): gauges
+// that are costly to keep current on every change are computed there.
+func (m *Metrics) OnGather(fn func()) {
+	m.hookMu.Lock()
+	m.hooks = append(m.hooks, fn)
+	m.hookMu.Unlock()
+}
+
+// Gatherer gathers the registry after running the OnGather hooks.
+func (m *Metrics) Gatherer() prometheus.Gatherer {
+	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		m.hookMu.Lock()
+		hooks := m.hooks
+		m.hookMu.Unlock()
+		for _, fn := range hooks {
+			fn()
+		}
+		return m.Registry.Gather()
+	})
 }
