@@ -3,6 +3,7 @@ package alloc
 import (
 	"fmt"
 	"sort"
+	"strconv"
 
 	"github.com/eigen-os/rm/hal"
 )
@@ -31,8 +32,8 @@ type Occupancy struct {
 	topo  *hal.Topology
 	owner []int32 // task slot holding each qubit, -1 when free
 	slots []taskSlot
-	byID  map[string]int32
-	spare []int32 // free slot numbers
+	byID  map[string]int32 // nil after SetSlots until index builds it
+	spare []int32          // free slot numbers
 	used  int
 	h     [2]uint64
 	// bufCount[d] is the number of tasks placed with buffer d.
@@ -45,6 +46,7 @@ type taskSlot struct {
 	qubits []int
 	buffer int
 	live   bool
+	anon   bool // made by SetSlots: its id is "slot-S"
 }
 
 // NewOccupancy returns an empty occupancy for the device's topology.
@@ -81,7 +83,7 @@ func (o *Occupancy) N() int { return len(o.owner) }
 func (o *Occupancy) Used() int { return o.used }
 
 // Tasks is the number of tasks holding qubits.
-func (o *Occupancy) Tasks() int { return len(o.byID) }
+func (o *Occupancy) Tasks() int { return len(o.index()) }
 
 // Hash identifies the set of occupied qubits and their buffers (not the
 // task names, which do not change placements). Equal occupancies have
@@ -93,22 +95,22 @@ func (o *Occupancy) Owner(q int) (string, bool) {
 	if o == nil || q < 0 || q >= len(o.owner) || o.owner[q] < 0 {
 		return "", false
 	}
-	return o.slots[o.owner[q]].id, true
+	return o.name(o.owner[q]), true
 }
 
 // Holding returns what task holds.
 func (o *Occupancy) Holding(task string) (Holding, bool) {
-	s, ok := o.byID[task]
+	s, ok := o.index()[task]
 	if !ok {
 		return Holding{}, false
 	}
 	t := &o.slots[s]
-	return Holding{Task: t.id, Qubits: append([]int(nil), t.qubits...), Buffer: t.buffer}, true
+	return Holding{Task: o.name(s), Qubits: append([]int(nil), t.qubits...), Buffer: t.buffer}, true
 }
 
 // Holdings lists every task's holding, by task id.
 func (o *Occupancy) Holdings() []Holding {
-	out := make([]Holding, 0, len(o.byID))
+	out := make([]Holding, 0, len(o.index()))
 	for id := range o.byID {
 		h, _ := o.Holding(id)
 		out = append(out, h)
@@ -133,7 +135,7 @@ func (o *Occupancy) Commit(h Holding) error {
 // Release frees every qubit task holds. It reports whether the task was
 // present (releasing an unknown task is a no-op).
 func (o *Occupancy) Release(task string) bool {
-	s, ok := o.byID[task]
+	s, ok := o.index()[task]
 	if !ok {
 		return false
 	}
@@ -153,7 +155,7 @@ func (o *Occupancy) Release(task string) bool {
 // Clone returns an independent copy.
 func (o *Occupancy) Clone() *Occupancy {
 	c := &Occupancy{topo: o.topo, owner: append([]int32(nil), o.owner...), slots: make([]taskSlot, len(o.slots)),
-		byID: make(map[string]int32, len(o.byID)), spare: append([]int32(nil), o.spare...), used: o.used, h: o.h,
+		byID: make(map[string]int32, len(o.index())), spare: append([]int32(nil), o.spare...), used: o.used, h: o.h,
 		bufCount: o.bufCount}
 	for i, s := range o.slots {
 		s.qubits = append([]int(nil), s.qubits...)
@@ -163,6 +165,82 @@ func (o *Occupancy) Clone() *Occupancy {
 		c.byID[k] = v
 	}
 	return c
+}
+
+// SetSlots makes o the occupancy in which qubit q is held by task slot
+// owner[q] (-1: free) and the task of slot s keeps buffer buffers[s]: the
+// form in which a module guest receives an occupancy (modules/abi). It takes
+// time linear in the device and allocates nothing once o has seen as many
+// slots, so that a guest can rebuild its occupancy on every call rather
+// than track the host's tasks. The tasks are named "slot-S"; a slot that
+// holds no qubit is no task. Buffers are not checked against one another
+// (the host checked them when it committed the tasks).
+func (o *Occupancy) SetSlots(owner []int32, buffers []int) error {
+	n := len(o.owner)
+	if len(owner) != n {
+		return fmt.Errorf("%w: occupancy of %d qubits for a device of %d", ErrBadRequest, len(owner), n)
+	}
+	for s, b := range buffers {
+		if b < 0 || b > MaxBuffer {
+			return fmt.Errorf("%w: task slot %d: buffer %d outside 0..%d", ErrBadRequest, s, b, MaxBuffer)
+		}
+	}
+	for q, s := range owner {
+		if s < -1 || int(s) >= len(buffers) {
+			return fmt.Errorf("%w: qubit %d: task slot %d outside -1..%d", ErrBadRequest, q, s, len(buffers)-1)
+		}
+	}
+	for len(o.slots) < len(buffers) {
+		o.slots = append(o.slots, taskSlot{})
+	}
+	o.slots = o.slots[:len(buffers)]
+	for s := range o.slots {
+		t := &o.slots[s]
+		t.id, t.anon, t.qubits, t.buffer, t.live = "", true, t.qubits[:0], buffers[s], false
+	}
+	o.spare = o.spare[:0]
+	o.used, o.h, o.bufCount, o.byID = 0, [2]uint64{}, [MaxBuffer + 1]int32{}, nil
+	for q, s := range owner {
+		o.owner[q] = s
+		if s < 0 {
+			continue
+		}
+		t := &o.slots[s]
+		t.qubits = append(t.qubits, q)
+		o.toggle(q, t.buffer)
+		o.used++
+	}
+	for s := range o.slots {
+		t := &o.slots[s]
+		if len(t.qubits) > 0 {
+			t.live = true
+			o.bufCount[t.buffer]++
+		} else {
+			o.spare = append(o.spare, int32(s))
+		}
+	}
+	return nil
+}
+
+// name is the task id of slot s ("slot-S" for a slot made by SetSlots).
+func (o *Occupancy) name(s int32) string {
+	if t := &o.slots[s]; t.anon {
+		return "slot-" + strconv.Itoa(int(s))
+	}
+	return o.slots[s].id
+}
+
+// index is the task index, built on first use after SetSlots.
+func (o *Occupancy) index() map[string]int32 {
+	if o.byID == nil {
+		o.byID = make(map[string]int32, len(o.slots))
+		for s := range o.slots {
+			if o.slots[s].live {
+				o.byID[o.name(int32(s))] = int32(s)
+			}
+		}
+	}
+	return o.byID
 }
 
 // maxBuffer is the largest buffer of any task present.
@@ -179,7 +257,7 @@ func (o *Occupancy) check(h Holding, buffers bool) error {
 	if h.Task == "" {
 		return fmt.Errorf("%w: task id: empty", ErrBadRequest)
 	}
-	if _, dup := o.byID[h.Task]; dup {
+	if _, dup := o.index()[h.Task]; dup {
 		return fmt.Errorf("%w: task %q already holds qubits", ErrConflict, h.Task)
 	}
 	if len(h.Qubits) == 0 {
@@ -194,7 +272,7 @@ func (o *Occupancy) check(h Holding, buffers bool) error {
 			return fmt.Errorf("%w: task %q: qubit %d outside 0..%d", ErrBadRequest, h.Task, q, n-1)
 		}
 		if o.owner[q] >= 0 {
-			return fmt.Errorf("%w: task %q: qubit %d is held by task %q", ErrConflict, h.Task, q, o.slots[o.owner[q]].id)
+			return fmt.Errorf("%w: task %q: qubit %d is held by task %q", ErrConflict, h.Task, q, o.name(o.owner[q]))
 		}
 		for _, p := range h.Qubits[:i] {
 			if p == q {
@@ -217,7 +295,7 @@ func (o *Occupancy) check(h Holding, buffers bool) error {
 		if x >= 0 {
 			s := &o.slots[o.owner[x]]
 			return fmt.Errorf("%w: task %q: qubit %d is %d hops from qubit %d of task %q (buffer %d needs >= %d)",
-				ErrConflict, h.Task, q, d, x, s.id, max(h.Buffer, s.buffer), max(h.Buffer, s.buffer)+1)
+				ErrConflict, h.Task, q, d, x, o.name(o.owner[x]), max(h.Buffer, s.buffer), max(h.Buffer, s.buffer)+1)
 		}
 	}
 	return nil
@@ -233,7 +311,7 @@ func (o *Occupancy) add(h Holding) {
 		o.slots = append(o.slots, taskSlot{})
 	}
 	o.slots[s] = taskSlot{id: h.Task, qubits: append([]int(nil), h.Qubits...), buffer: h.Buffer, live: true}
-	o.byID[h.Task] = s
+	o.index()[h.Task] = s
 	for _, q := range h.Qubits {
 		o.owner[q] = s
 		o.toggle(q, h.Buffer)

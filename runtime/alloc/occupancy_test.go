@@ -1,7 +1,9 @@
 package alloc
 
 import (
+	"context"
 	"errors"
+	"slices"
 	"testing"
 )
 
@@ -68,5 +70,78 @@ func TestOccupancyCommitRelease(t *testing.T) {
 	}
 	if _, err := RebuildOccupancy(m.Topology, []Holding{{Task: "x", Qubits: []int{1}}, {Task: "y", Qubits: []int{1}}}); !errors.Is(err, ErrConflict) {
 		t.Errorf("rebuild with a qubit twice: %v", err)
+	}
+}
+
+// SetSlots gives the occupancy that committing the same tasks gives (the
+// same qubits, owners grouped alike, buffers, hash and placements), names
+// the tasks slot-S, and the occupancy goes on working with commits and
+// releases; bad slots are refused and leave the occupancy as it was.
+func TestOccupancySetSlots(t *testing.T) {
+	m := toyModel(t, "line", 10, lineEdges(10), 1)
+	ref := NewOccupancy(m.Topology)
+	for _, h := range []Holding{{Task: "x", Qubits: []int{0, 1}, Buffer: 1}, {Task: "y", Qubits: []int{5}, Buffer: 0}} {
+		if err := ref.Commit(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o := NewOccupancy(m.Topology)
+	if err := o.Commit(Holding{Task: "stale", Qubits: []int{8}}); err != nil {
+		t.Fatal(err)
+	}
+	owner := []int32{2, 2, -1, -1, -1, 0, -1, -1, -1, -1}
+	buffers := []int{0, 3, 1}            // slot 1 holds nothing: no task
+	for round := 0; round < 2; round++ { // a second load reuses the slots
+		if err := o.SetSlots(owner, buffers); err != nil {
+			t.Fatal(err)
+		}
+		if o.Hash() != ref.Hash() || o.Used() != 3 || o.Tasks() != 2 || o.maxBuffer() != 1 {
+			t.Fatalf("round %d: hash %v used %d tasks %d maxBuffer %d; want hash %v, 3, 2, 1", round,
+				o.Hash(), o.Used(), o.Tasks(), o.maxBuffer(), ref.Hash())
+		}
+		if task, ok := o.Owner(1); !ok || task != "slot-2" {
+			t.Errorf("owner of 1: %q %v, want slot-2", task, ok)
+		}
+		if h, ok := o.Holding("slot-2"); !ok || len(h.Qubits) != 2 || h.Buffer != 1 {
+			t.Errorf("holding slot-2: %+v %v", h, ok)
+		}
+		if _, ok := o.Holding("stale"); ok {
+			t.Error("a task from before SetSlots survived")
+		}
+	}
+	e := mustEngine(t, m, Options{CacheSize: -1})
+	req := &Request{Qubits: 2, Shape: Shape{Kind: ShapeLinear}}
+	a, errA := e.Place(context.Background(), req, ref, nil)
+	b, errB := e.Place(context.Background(), req, o, nil)
+	if errA != nil || errB != nil || !slices.Equal(a.Mapping, b.Mapping) || a.Cost != b.Cost {
+		t.Fatalf("placements differ: %+v (%v) vs %+v (%v)", a, errA, b, errB)
+	}
+	// Commit respects the loaded buffers; release frees a loaded task.
+	if err := o.Commit(Holding{Task: "z", Qubits: []int{2}}); !errors.Is(err, ErrConflict) {
+		t.Errorf("commit next to a loaded task with buffer 1: %v, want ErrConflict", err)
+	}
+	if err := o.Commit(Holding{Task: "z", Qubits: []int{8}}); err != nil || o.Tasks() != 3 {
+		t.Errorf("commit after SetSlots: %v, %d tasks", err, o.Tasks())
+	}
+	if !o.Release("slot-2") || o.Used() != 2 {
+		t.Errorf("release slot-2: used %d", o.Used())
+	}
+	before := o.Hash()
+	for _, bad := range []struct {
+		owner   []int32
+		buffers []int
+	}{
+		{owner[:9], buffers},
+		{[]int32{3, -1, -1, -1, -1, -1, -1, -1, -1, -1}, buffers},
+		{[]int32{-2, -1, -1, -1, -1, -1, -1, -1, -1, -1}, buffers},
+		{owner, []int{0, MaxBuffer + 1, 0}},
+		{owner, []int{-1, 0, 0}},
+	} {
+		if err := o.SetSlots(bad.owner, bad.buffers); !errors.Is(err, ErrBadRequest) {
+			t.Errorf("SetSlots(%v, %v): %v, want ErrBadRequest", bad.owner, bad.buffers, err)
+		}
+	}
+	if o.Hash() != before {
+		t.Error("a refused SetSlots changed the occupancy")
 	}
 }

@@ -65,7 +65,7 @@ func validate(m *hal.Model, req *Request, edges []wedge, occ *Occupancy, reserve
 		}
 		if occ != nil {
 			if s := occ.owner[q]; s >= 0 {
-				return invalid(i, int(q), "held by task %q", occ.slots[s].id)
+				return invalid(i, int(q), "held by task %q", occ.name(s))
 			}
 		}
 		if reserved(int(q)) {

@@ -36,7 +36,7 @@ type strategy struct {
 	model *hal.Model
 	eng   *alloc.Engine
 
-	occ *bridge.OccupancyTracker
+	occ *bridge.OccupancyView
 }
 
 // engineOptions are the engine's options inside the guest: no cache (the
@@ -53,7 +53,7 @@ func (s *strategy) load(d *abi.Device) error {
 	if err != nil {
 		return err
 	}
-	s.model, s.eng, s.occ = m, eng, bridge.NewOccupancyTracker(m.Topology)
+	s.model, s.eng, s.occ = m, eng, bridge.NewOccupancyView(m.Topology)
 	return nil
 }
 

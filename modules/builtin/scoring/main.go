@@ -34,7 +34,7 @@ func main() {}
 // tracks, and the scratch of the placement being scored.
 type strategy struct {
 	eng *alloc.Engine
-	occ *bridge.OccupancyTracker
+	occ *bridge.OccupancyView
 
 	mapping []int
 }
@@ -51,7 +51,7 @@ func (s *strategy) load(d *abi.Device) error {
 	if err != nil {
 		return err
 	}
-	s.eng, s.occ = eng, bridge.NewOccupancyTracker(m.Topology)
+	s.eng, s.occ = eng, bridge.NewOccupancyView(m.Topology)
 	return nil
 }
 

@@ -10,14 +10,14 @@ import (
 	"github.com/eigen-os/rm/runtime/alloc"
 )
 
-// TestTrackerFollowsChanges: through random commits and releases (slots
-// renumbered as the host does), the tracked occupancy always equals the
+// TestOccupancyViewFollowsChanges: through random commits and releases (slots
+// renumbered as the host does), the viewed occupancy always equals the
 // host's: same held qubits, owners grouped alike, same buffers and hash.
-func TestTrackerFollowsChanges(t *testing.T) {
+func TestOccupancyViewFollowsChanges(t *testing.T) {
 	m := model(t, "heavyhex-127@2")
 	rng := rand.New(rand.NewPCG(7, 9))
 	host := alloc.NewOccupancy(m.Topology)
-	tr := NewOccupancyTracker(m.Topology)
+	tr := NewOccupancyView(m.Topology)
 	var b OccupancyBuilder
 	var o abi.Occupancy
 	next, most := 0, 0
@@ -68,13 +68,13 @@ func TestTrackerFollowsChanges(t *testing.T) {
 		}
 	}
 	if most < 5 {
-		t.Errorf("at most %d tasks at once: the test did not exercise the tracker", most)
+		t.Errorf("at most %d tasks at once: the test did not exercise the view", most)
 	}
 }
 
-// TestTrackerRebuildsInconsistent: an occupancy that breaks a buffer (as a
+// TestOccupancyViewTakesInconsistent: an occupancy that breaks a buffer (as a
 // restored one may) is taken whole rather than refused.
-func TestTrackerRebuildsInconsistent(t *testing.T) {
+func TestOccupancyViewTakesInconsistent(t *testing.T) {
 	m := model(t, "heavyhex-27")
 	o := &abi.Occupancy{Owner: make([]int32, m.N()), TaskBuffers: []int{2, 2}}
 	for q := range o.Owner {
@@ -82,7 +82,7 @@ func TestTrackerRebuildsInconsistent(t *testing.T) {
 	}
 	a, c := m.Couplers[0].A, m.Couplers[0].B
 	o.Owner[a], o.Owner[c] = 0, 1 // adjacent tasks with buffer 2
-	tr := NewOccupancyTracker(m.Topology)
+	tr := NewOccupancyView(m.Topology)
 	occ, _, err := tr.Update(o)
 	if err != nil {
 		t.Fatal(err)
