@@ -2,10 +2,11 @@
 // reservations, the request queue, calibration history, an event log and
 // strategy modules, kept in an embedded Badger database with CBOR values.
 //
-// Durability: unless Options.NoSync is set, every mutation is synced to disk
-// before the method returns, so a controller that acknowledges an allocation
-// only after CreateAllocation returned never loses it, even if the machine
-// goes down right after.
+// Durability: unless Options.NoSync is set, every mutation is on disk before
+// the method returns (in the store's write-ahead journal, journal.go, which
+// a reopened store replays into Badger), so a controller that acknowledges
+// an allocation only after CreateAllocation returned never loses it, even if
+// the machine goes down right after.
 //
 // Rebuilding: listing methods return the records they could decode together
 // with a list of the ones they could not (each a *CorruptError naming its
