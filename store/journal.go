@@ -348,11 +348,7 @@ func listSegments(jdir string) ([]segment, error) {
 // applies all of its records again, in order. It returns the sequence number
 // of the journal's last record (0 if it has none).
 func replay(db *badger.DB, segs []segment, applied uint64, log func(string, ...any)) (uint64, error) {
-	type rec struct {
-		seq uint64
-		ops []byte
-	}
-	var recs []rec
+	var recs []journalRecord
 	var next uint64 // expected sequence of the next record; 0: any
 	damagedAt := ""
 	for _, sg := range segs {
@@ -365,29 +361,13 @@ func replay(db *badger.DB, segs []segment, applied uint64, log func(string, ...a
 			return 0, fmt.Errorf("journal: %w: %s ends in a damaged record but a later segment, %s, holds records: refusing to guess",
 				ErrCorrupt, damagedAt, sg.path)
 		}
-		off := 0
-		for len(data)-off >= recordHeader {
-			n := binary.LittleEndian.Uint32(data[off:])
-			if n == 0 { // the preallocated, never written rest
-				break
-			}
-			sum := binary.LittleEndian.Uint32(data[off+4:])
-			seq := binary.LittleEndian.Uint64(data[off+8:])
-			end := off + recordHeader + int(n)
-			if n > maxRecord || end > len(data) || crc32.Checksum(data[off+8:end], crcTable) != sum {
-				damagedAt = fmt.Sprintf("%s at offset %d", sg.path, off)
-				break
-			}
-			if next != 0 && seq != next {
-				if off == 0 {
-					return 0, fmt.Errorf("journal: %w: %s starts at record %d, want %d: records are missing", ErrCorrupt, sg.path, seq, next)
-				}
-				damagedAt = fmt.Sprintf("%s at offset %d (record %d, want %d)", sg.path, off, seq, next)
-				break
-			}
-			recs = append(recs, rec{seq: seq, ops: data[off+recordHeader : end]})
-			next = seq + 1
-			off = end
+		var damaged string
+		recs, next, damaged, err = scanSegment(data, recs, next)
+		if err != nil {
+			return 0, fmt.Errorf("journal: %w: %s %v", ErrCorrupt, sg.path, err)
+		}
+		if damaged != "" {
+			damagedAt = sg.path + " " + damaged
 		}
 	}
 	if damagedAt != "" && log != nil {
@@ -417,6 +397,48 @@ func replay(db *badger.DB, segs []segment, applied uint64, log func(string, ...a
 		i += j
 	}
 	return last, nil
+}
+
+// journalRecord is one record read back: its sequence number and
+// operations (pointing into the segment's bytes).
+type journalRecord struct {
+	seq uint64
+	ops []byte
+}
+
+// scanSegment appends the records of one segment's bytes to recs. next is
+// the sequence number the first record must have (0: any); it returns the
+// one after the last record read. Reading stops at the zeros after the last
+// record, or at a damaged record (a bad length or checksum, or a sequence
+// out of order), which damaged then describes. A segment whose very first
+// record is out of order is an error: records are missing.
+func scanSegment(data []byte, recs []journalRecord, next uint64) (_ []journalRecord, _ uint64, damaged string, err error) {
+	off := 0
+	for len(data)-off >= recordHeader {
+		n := binary.LittleEndian.Uint32(data[off:])
+		if n == 0 { // the zeros after the last record
+			break
+		}
+		sum := binary.LittleEndian.Uint32(data[off+4:])
+		seq := binary.LittleEndian.Uint64(data[off+8:])
+		if n > maxRecord || uint64(n) > uint64(len(data)-off-recordHeader) {
+			return recs, next, fmt.Sprintf("at offset %d (length %d past the end)", off, n), nil
+		}
+		end := off + recordHeader + int(n)
+		if crc32.Checksum(data[off+8:end], crcTable) != sum {
+			return recs, next, fmt.Sprintf("at offset %d (checksum)", off), nil
+		}
+		if next != 0 && seq != next {
+			if off == 0 {
+				return recs, next, "", fmt.Errorf("starts at record %d, want %d: records are missing", seq, next)
+			}
+			return recs, next, fmt.Sprintf("at offset %d (record %d, want %d)", off, seq, next), nil
+		}
+		recs = append(recs, journalRecord{seq: seq, ops: data[off+recordHeader : end]})
+		next = seq + 1
+		off = end
+	}
+	return recs, next, "", nil
 }
 
 // applyRecords applies as many of recs (at least one) as fit in one Badger
