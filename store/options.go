@@ -117,19 +117,25 @@ func (o Options) resolve(dir string) (Options, error) {
 	if !o.InMemory && dir == "" {
 		return o, fmt.Errorf("%w: no directory given (set Options.InMemory for a store without one)", ErrInvalid)
 	}
-	switch {
-	case o.MemTableSize == 0:
-		o.MemTableSize = DefaultMemTableSize
-	case o.MemTableSize < MinMemTableSize || o.MemTableSize > MaxMemTableSize:
-		return bad("MemTableSize", o.MemTableSize, fmt.Sprintf("want 0 (default %d) or %d..%d bytes",
-			DefaultMemTableSize, MinMemTableSize, MaxMemTableSize))
+	// size takes 0 as the default and otherwise wants lo..hi bytes.
+	size := func(field string, v *int64, def, lo, hi int64) error {
+		switch {
+		case *v == 0:
+			*v = def
+		case *v < lo || *v > hi:
+			_, err := bad(field, *v, fmt.Sprintf("want 0 (default %d) or %d..%d bytes", def, lo, hi))
+			return err
+		}
+		return nil
 	}
-	switch {
-	case o.ValueLogFileSize == 0:
-		o.ValueLogFileSize = DefaultValueLogFileSize
-	case o.ValueLogFileSize < MinValueLogFileSize || o.ValueLogFileSize > MaxValueLogFileSize:
-		return bad("ValueLogFileSize", o.ValueLogFileSize, fmt.Sprintf("want 0 (default %d) or %d..%d bytes",
-			DefaultValueLogFileSize, MinValueLogFileSize, MaxValueLogFileSize))
+	if err := size("MemTableSize", &o.MemTableSize, DefaultMemTableSize, MinMemTableSize, MaxMemTableSize); err != nil {
+		return o, err
+	}
+	if err := size("ValueLogFileSize", &o.ValueLogFileSize, DefaultValueLogFileSize, MinValueLogFileSize, MaxValueLogFileSize); err != nil {
+		return o, err
+	}
+	if err := size("JournalSegmentSize", &o.JournalSegmentSize, defaultSegmentSize, MinJournalSegmentSize, MaxJournalSegmentSize); err != nil {
+		return o, err
 	}
 	switch {
 	case o.BlockCacheSize == 0:
@@ -150,13 +156,6 @@ func (o Options) resolve(dir string) (Options, error) {
 		o.GCDiscardRatio = DefaultGCDiscardRatio
 	case math.IsNaN(o.GCDiscardRatio) || o.GCDiscardRatio <= 0 || o.GCDiscardRatio >= 1:
 		return bad("GCDiscardRatio", o.GCDiscardRatio, "want 0 (default 0.5) or a fraction strictly between 0 and 1")
-	}
-	switch {
-	case o.JournalSegmentSize == 0:
-		o.JournalSegmentSize = defaultSegmentSize
-	case o.JournalSegmentSize < MinJournalSegmentSize || o.JournalSegmentSize > MaxJournalSegmentSize:
-		return bad("JournalSegmentSize", o.JournalSegmentSize, fmt.Sprintf("want 0 (default %d) or %d..%d bytes",
-			defaultSegmentSize, MinJournalSegmentSize, MaxJournalSegmentSize))
 	}
 	if o.CalibrationTTL < 0 {
 		return bad("CalibrationTTL", o.CalibrationTTL, "must not be negative")

@@ -15,6 +15,7 @@ import (
 
 	rmv1 "github.com/eigen-os/rm/api/rm/v1"
 	"github.com/eigen-os/rm/api/rm/v1/rmv1connect"
+	"github.com/eigen-os/rm/runtime/config"
 	"github.com/eigen-os/rm/store"
 )
 
@@ -120,5 +121,30 @@ func TestGracefulShutdown(t *testing.T) {
 	a, err := st.GetAllocation(resp.Msg.Allocation.Id)
 	if err != nil || a.State != store.StateActive {
 		t.Fatalf("allocation after shutdown: %+v %v", a, err)
+	}
+}
+
+// The profiler listens on loopback only, and serves Go's profiles there.
+func TestPprofLoopbackOnly(t *testing.T) {
+	log := newLogger(config.Log{Level: "error"}, os.Stderr)
+	for _, addr := range []string{"0.0.0.0:0", "192.0.2.1:6060", "example.com:6060", "nonsense"} {
+		if stop, err := servePprof(addr, log); err == nil {
+			stop()
+			t.Errorf("--pprof %s accepted", addr)
+		}
+	}
+	addr := freePort(t)
+	stop, err := servePprof(addr, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	resp, err := http.Get("http://" + addr + "/debug/pprof/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("pprof: %s", resp.Status)
 	}
 }
