@@ -259,7 +259,6 @@ type OccupancyBuilder struct {
 	dist  []int32
 	queue []int32
 	res   []bool
-	slots map[string]int32
 }
 
 // Fill sets dst to the occupancy of m for a request with isolation
@@ -279,27 +278,11 @@ func (b *OccupancyBuilder) Fill(dst *abi.Occupancy, m *hal.Model, occ *alloc.Occ
 	}
 	b.res = b.res[:n]
 	clear(b.res)
-	for q := range dst.Owner {
-		dst.Owner[q] = -1
-	}
-	if occ != nil && occ.Used() > 0 {
-		if b.slots == nil {
-			b.slots = map[string]int32{}
-		}
-		clear(b.slots)
-		for q := 0; q < n && q < occ.N(); q++ {
-			task, held := occ.Owner(q)
-			if !held {
-				continue
-			}
-			s, seen := b.slots[task]
-			if !seen {
-				h, _ := occ.Holding(task)
-				s = int32(len(dst.TaskBuffers))
-				b.slots[task] = s
-				dst.TaskBuffers = append(dst.TaskBuffers, h.Buffer)
-			}
-			dst.Owner[q] = s
+	if occ != nil && occ.N() == n {
+		dst.Owner, dst.TaskBuffers = occ.AppendSlots(dst.Owner[:0], dst.TaskBuffers)
+	} else {
+		for q := range dst.Owner {
+			dst.Owner[q] = -1
 		}
 	}
 	for _, q := range reserved {

@@ -200,6 +200,7 @@ func (o *Occupancy) SetSlots(owner []int32, buffers []int) error {
 	}
 	o.spare = o.spare[:0]
 	o.used, o.h, o.bufCount, o.byID = 0, [2]uint64{}, [MaxBuffer + 1]int32{}, nil
+	var h0, h1 uint64
 	for q, s := range owner {
 		o.owner[q] = s
 		if s < 0 {
@@ -207,9 +208,12 @@ func (o *Occupancy) SetSlots(owner []int32, buffers []int) error {
 		}
 		t := &o.slots[s]
 		t.qubits = append(t.qubits, q)
-		o.toggle(q, t.buffer)
+		x := uint64(q)<<8 | uint64(t.buffer) // as toggle, inlined
+		h0 ^= zobrist(x, zobristSeed0)
+		h1 ^= zobrist(x, zobristSeed1)
 		o.used++
 	}
+	o.h = [2]uint64{h0, h1}
 	for s := range o.slots {
 		t := &o.slots[s]
 		if len(t.qubits) > 0 {
@@ -220,6 +224,30 @@ func (o *Occupancy) SetSlots(owner []int32, buffers []int) error {
 		}
 	}
 	return nil
+}
+
+// AppendSlots is the inverse of SetSlots: it appends to owner the task
+// slot holding each qubit (-1: free) and to buffers each slot's buffer,
+// the tasks numbered in the order of their lowest qubit (as modules/abi
+// wants them). It takes time linear in the device, and only reads o (so
+// it may run under a read lock, like Engine.Place).
+func (o *Occupancy) AppendSlots(owner []int32, buffers []int) ([]int32, []int) {
+	remap := make([]int32, len(o.slots))
+	for i := range remap {
+		remap[i] = -1
+	}
+	for _, s := range o.owner {
+		if s < 0 {
+			owner = append(owner, -1)
+			continue
+		}
+		if remap[s] < 0 {
+			remap[s] = int32(len(buffers))
+			buffers = append(buffers, o.slots[s].buffer)
+		}
+		owner = append(owner, remap[s])
+	}
+	return owner, buffers
 }
 
 // name is the task id of slot s ("slot-S" for a slot made by SetSlots).
@@ -321,9 +349,15 @@ func (o *Occupancy) add(h Holding) {
 }
 
 func (o *Occupancy) toggle(q, buffer int) {
-	o.h[0] ^= zobrist(uint64(q)<<8|uint64(buffer), 0x9e3779b97f4a7c15)
-	o.h[1] ^= zobrist(uint64(q)<<8|uint64(buffer), 0xc2b2ae3d27d4eb4f)
+	o.h[0] ^= zobrist(uint64(q)<<8|uint64(buffer), zobristSeed0)
+	o.h[1] ^= zobrist(uint64(q)<<8|uint64(buffer), zobristSeed1)
 }
+
+// The seeds of the two halves of the occupancy hash.
+const (
+	zobristSeed0 = 0x9e3779b97f4a7c15
+	zobristSeed1 = 0xc2b2ae3d27d4eb4f
+)
 
 // zobrist is splitmix64 of x mixed with a seed: a fixed pseudo-random key.
 func zobrist(x, seed uint64) uint64 {

@@ -108,6 +108,15 @@ func TestOccupancySetSlots(t *testing.T) {
 		if _, ok := o.Holding("stale"); ok {
 			t.Error("a task from before SetSlots survived")
 		}
+		// AppendSlots gives them back, numbered by lowest qubit, the
+		// empty slot left out; so does a commit-built occupancy.
+		wantOwner := []int32{0, 0, -1, -1, -1, 1, -1, -1, -1, -1}
+		for _, x := range []*Occupancy{o, ref} {
+			gotOwner, gotBuf := x.AppendSlots(nil, nil)
+			if !slices.Equal(gotOwner, wantOwner) || !slices.Equal(gotBuf, []int{1, 0}) {
+				t.Fatalf("AppendSlots = %v %v, want %v [1 0]", gotOwner, gotBuf, wantOwner)
+			}
+		}
 	}
 	e := mustEngine(t, m, Options{CacheSize: -1})
 	req := &Request{Qubits: 2, Shape: Shape{Kind: ShapeLinear}}

@@ -115,9 +115,13 @@ func grow32(s []int32, n int) []int32 {
 // not reserved, and outside the isolation distance of every other task
 // (the larger of the two buffers) and of reserved qubits (the request's).
 func (r *run) allowed(q int32) bool {
-	if r.amark[q] == r.gen {
+	if r.amark[q] == r.gen { // small enough to inline: the memo's hit
 		return r.aval[q]
 	}
+	return r.allowedSlow(q)
+}
+
+func (r *run) allowedSlow(q int32) bool {
 	ok := r.v.usable[q] && r.rmark[q] != r.gen && (r.occ == nil || r.occ.owner[q] < 0)
 	if ok && r.checkBuf {
 		ok = !r.blocked(q)
@@ -197,6 +201,14 @@ func (r *run) tick() bool { return r.spend(1) }
 // (checked every 1024 nodes).
 func (r *run) spend(n int) bool {
 	r.nodes += n
+	if r.nodes > r.budget || r.nodes >= r.nextCheck {
+		return r.spendSlow()
+	}
+	return r.stopped
+}
+
+// spendSlow is spend past the budget or at a clock check.
+func (r *run) spendSlow() bool {
 	if r.nodes > r.budget {
 		r.stopped = true
 		return true
