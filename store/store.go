@@ -103,6 +103,9 @@ type Store struct {
 	gcDone chan struct{} // closed when the GC goroutine has returned
 	gcRuns uint64        // completed scheduled GC passes (guarded by gcMu)
 	gcMu   sync.Mutex
+	// gcPinned closes iterators that keep rewritten value-log files from
+	// deletion after a failed sync (guarded by gcMu; run by Close).
+	gcPinned []func()
 }
 
 // Open opens the store in dir, creating the directory and the database if
@@ -282,6 +285,12 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	close(s.stop)
 	<-s.gcDone
+	s.gcMu.Lock()
+	for _, release := range s.gcPinned {
+		release()
+	}
+	s.gcPinned = nil
+	s.gcMu.Unlock()
 	var jerr error
 	if s.jr != nil {
 		jerr = s.jr.close()
@@ -351,7 +360,7 @@ func (s *Store) runGC() (int, error) {
 			return n, nil
 		default:
 		}
-		err := s.db.RunValueLogGC(s.opts.GCDiscardRatio)
+		err := s.gcOnce()
 		switch {
 		case err == nil:
 			n++
@@ -361,6 +370,33 @@ func (s *Store) runGC() (int, error) {
 			return n, err
 		}
 	}
+}
+
+// gcOnce runs one value-log GC pass. Badger rewrites the live values of a
+// file into the current value log and then deletes the file; Badger does
+// not sync here, so a crash between the two could lose values that only the
+// old file held on disk. While an iterator is open Badger defers the
+// deletion: the pass runs under one, Badger's files are synced, and closing
+// the iterator deletes the old file.
+func (s *Store) gcOnce() error {
+	if s.jr == nil {
+		return s.db.RunValueLogGC(s.opts.GCDiscardRatio)
+	}
+	txn := s.db.NewTransaction(false)
+	it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false})
+	err := s.db.RunValueLogGC(s.opts.GCDiscardRatio)
+	if err == nil {
+		if serr := syncBadgerFiles(s.dir); serr != nil {
+			// Keep the old file until Close: the iterator stays open.
+			s.gcMu.Lock()
+			s.gcPinned = append(s.gcPinned, func() { it.Close(); txn.Discard() })
+			s.gcMu.Unlock()
+			return fmt.Errorf("store: sync after value-log GC (the rewritten file is kept): %w", serr)
+		}
+	}
+	it.Close()
+	txn.Discard()
+	return err
 }
 
 // CollectGarbage runs value-log GC now (the schedule runs it too) and
