@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
 	"sort"
 	"sync"
 	"time"
@@ -30,6 +32,7 @@ func runBenchAPI(args []string, stdout, stderr io.Writer) int {
 	dur := fs.Duration("duration", 10*time.Second, "how long to run")
 	warmup := fs.Duration("warmup", time.Second, "run this long before measuring")
 	grpc := fs.Bool("grpc", false, "use the gRPC protocol (h2c) instead of Connect")
+	cpuprofile := fs.String("cpuprofile", "", "write the client's CPU profile to this file (is the load generator the bottleneck?)")
 	rate := fs.Float64("rate", 0, "offered load in allocate+release pairs per second, spread over the clients (0: each client as fast as it can)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return 2
@@ -45,6 +48,17 @@ func runBenchAPI(args []string, stdout, stderr io.Writer) int {
 	c, err := cf.client()
 	if err != nil {
 		return fail(stdout, stderr, *cf.asJSON, err)
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return fail(stdout, stderr, *cf.asJSON, err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fail(stdout, stderr, *cf.asJSON, err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *warmup+*dur+30*time.Second)
 	defer cancel()
