@@ -341,20 +341,32 @@ func (p *parser) include() error {
 	return p.end(start, "include")
 }
 
+// declaration reads a declaring keyword (qreg, creg, gate, opaque) and the
+// name after it, which must be an identifier and not a keyword; what says
+// what the name names, for errors.
+func (p *parser) declaration(what string) (start token, kw string, nt token, name string, err error) {
+	start = p.tok
+	kw = p.text(start)
+	if err = p.advance(); err != nil {
+		return
+	}
+	nt = p.tok
+	if nt.kind != tIdent {
+		err = p.errorAt(nt, "expected a %s name after %s, found %s", what, kw, p.describe(nt))
+		return
+	}
+	name = p.text(nt)
+	if keywords[name] {
+		err = p.errorAt(nt, "%s is a keyword and cannot name a %s", name, what)
+	}
+	return
+}
+
 // register parses "qreg name[size];" or "creg name[size];".
 func (p *parser) register(quantum bool) error {
-	start := p.tok
-	kw := p.text(start)
-	if err := p.advance(); err != nil {
+	start, kw, nt, name, err := p.declaration("register")
+	if err != nil {
 		return err
-	}
-	nt := p.tok
-	if nt.kind != tIdent {
-		return p.errorAt(nt, "expected a register name after %s, found %s", kw, p.describe(nt))
-	}
-	name := p.text(nt)
-	if keywords[name] {
-		return p.errorAt(nt, "%s is a keyword and cannot name a register", name)
 	}
 	if old, dup := p.regs[name]; dup {
 		return p.errorAt(nt, "duplicate register %s: already declared as %s at line %d", name, old.kind(), old.line)
@@ -421,18 +433,9 @@ func parseUint(b []byte, limit int) (v int, ok bool) {
 // opaque declaration "opaque name(params) a,b;". Bodies are checked but add
 // nothing to the counts.
 func (p *parser) gateDef(opaque bool) error {
-	start := p.tok
-	kw := p.text(start)
-	if err := p.advance(); err != nil {
+	start, kw, nt, name, err := p.declaration("gate")
+	if err != nil {
 		return err
-	}
-	nt := p.tok
-	if nt.kind != tIdent {
-		return p.errorAt(nt, "expected a gate name after %s, found %s", kw, p.describe(nt))
-	}
-	name := p.text(nt)
-	if keywords[name] {
-		return p.errorAt(nt, "%s is a keyword and cannot name a gate", name)
 	}
 	if b, ok := builtins[name]; ok && b.origin == "built-in" {
 		return p.errorAt(nt, "cannot redefine the built-in gate %s", name)

@@ -140,7 +140,7 @@ func (s *Store) CommitAllocations(batch []AllocationWrite) ([]AllocationResult, 
 
 // Wait returns when everything committed up to t is durable, or the error
 // that broke the store's journal.
-func (s *Store) Wait(t Ticket) error { return s.waitDurable(uint64(t)) }
+func (s *Store) Wait(t Ticket) error { return s.waitDurable(uint64(t), 0) }
 
 // failWritten gives every item that did not fail on its own the error err.
 func failWritten(res []AllocationResult, err error) {

@@ -137,10 +137,8 @@ func (s *Store) appendEvents(events []Event, lazy time.Duration) (wait func() ([
 		return fail(wrapErr(err, "append events %d..%d", first, last))
 	}
 	return func() ([]uint64, error) {
-		if jseq != 0 && s.jr != nil {
-			if err := s.jr.waitLazy(jseq, lazy); err != nil {
-				return nil, wrapErr(err, "append events %d..%d", first, last)
-			}
+		if err := s.waitDurable(jseq, lazy); err != nil {
+			return nil, wrapErr(err, "append events %d..%d", first, last)
 		}
 		return seqs, nil
 	}

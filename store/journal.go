@@ -390,7 +390,7 @@ func replay(db *badger.DB, segs []segment, applied uint64, log func(string, ...a
 	// Apply in transactions that Badger accepts, each ending with the
 	// applied sequence of its last record.
 	for i := 0; i < len(recs); {
-		j, err := applyRecords(db, recs[i:], func(k int) []byte { return recs[i+k].ops }, func(k int) uint64 { return recs[i+k].seq })
+		j, err := applyRecords(db, recs[i:])
 		if err != nil {
 			return 0, err
 		}
@@ -443,19 +443,19 @@ func scanSegment(data []byte, recs []journalRecord, next uint64) (_ []journalRec
 
 // applyRecords applies as many of recs (at least one) as fit in one Badger
 // transaction and returns how many it applied.
-func applyRecords[T any](db *badger.DB, recs []T, ops func(int) []byte, seq func(int) uint64) (int, error) {
+func applyRecords(db *badger.DB, recs []journalRecord) (int, error) {
 	n := len(recs)
 	for {
 		txn := db.NewTransaction(true)
 		var err error
 		k := 0
 		for ; k < n; k++ {
-			if err = applyOps(txn, ops(k)); err != nil {
+			if err = applyOps(txn, recs[k].ops); err != nil {
 				break
 			}
 		}
 		if err == nil {
-			err = txn.Set(appliedKey, binary.BigEndian.AppendUint64(nil, seq(n-1)))
+			err = txn.Set(appliedKey, binary.BigEndian.AppendUint64(nil, recs[n-1].seq))
 		}
 		if errors.Is(err, badger.ErrTxnTooBig) && n > 1 {
 			txn.Discard()
@@ -464,7 +464,7 @@ func applyRecords[T any](db *badger.DB, recs []T, ops func(int) []byte, seq func
 		}
 		if err != nil {
 			txn.Discard()
-			return 0, fmt.Errorf("journal: %w: record %d: %v", ErrCorrupt, seq(min(k, n-1)), err)
+			return 0, fmt.Errorf("journal: %w: record %d: %v", ErrCorrupt, recs[min(k, n-1)].seq, err)
 		}
 		if err := txn.Commit(); err != nil {
 			return 0, fmt.Errorf("journal: replay: %w", err)
@@ -634,16 +634,15 @@ func (j *journal) nextSeq() uint64 {
 	return j.last + 1
 }
 
-// wait returns when record seq is durable, writing the gathered records
-// itself when no other caller is writing.
-func (j *journal) wait(seq uint64) error { return j.waitLazy(seq, 0) }
-
-// waitLazy is wait for a record that is not urgent: for up to delay it
-// lets other callers' writes take it to the disk, and only then writes it
-// itself.
+// waitLazy returns when record seq is durable, writing the gathered
+// records itself when no other caller is writing. A record that is not
+// urgent (delay > 0) first lets other callers' writes take it to the disk
+// for up to delay.
 func (j *journal) waitLazy(seq uint64, delay time.Duration) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
 	var deadline time.Time
-	if delay > 0 {
+	if delay > 0 && j.written < seq {
 		deadline = time.Now().Add(delay)
 		t := time.AfterFunc(delay, func() {
 			j.mu.Lock()
@@ -652,8 +651,6 @@ func (j *journal) waitLazy(seq uint64, delay time.Duration) error {
 		})
 		defer t.Stop()
 	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
 	for j.written < seq {
 		if j.err != nil {
 			return j.err

@@ -43,10 +43,11 @@ const (
 // returns, 16 MB memtables and value-log files, value-log GC every five
 // minutes.
 type Options struct {
-	// NoSync turns off the fsync of each mutation. Then an acknowledged write
-	// may be lost if the machine (not only the process) goes down. The
-	// default (false) syncs every mutation before it returns, which the
-	// controller needs before it acknowledges an allocation.
+	// NoSync turns off the journal: no mutation is synced, and an
+	// acknowledged write may be lost if the machine (not only the process)
+	// goes down. The default (false) makes every mutation durable before it
+	// returns, which the controller needs before it acknowledges an
+	// allocation.
 	NoSync bool
 
 	// MemTableSize is the size of each of Badger's two memtables. 0 means
@@ -96,8 +97,9 @@ type Options struct {
 	CalibrationTTL time.Duration
 
 	// JournalSegmentSize is the size of the write-ahead journal's segment
-	// files: when one is full, writing moves to a new one and the full one
-	// is deleted after Badger's files are synced. 0 means 8 MB; otherwise it
+	// files: when one is full, writing moves to a new one, and the full one
+	// is deleted once Badger has made its records durable (journal.go). 0
+	// means 8 MB; otherwise it
 	// must lie in [MinJournalSegmentSize, MaxJournalSegmentSize].
 	JournalSegmentSize int64
 

@@ -455,7 +455,7 @@ func (s *Store) update(fn func(txn *wtx) error) error {
 	if err != nil {
 		return err
 	}
-	return s.waitDurable(seq)
+	return s.waitDurable(seq, 0)
 }
 
 // updateAsync is update without the wait: it returns once the transaction
@@ -488,17 +488,18 @@ func (s *Store) settled() error {
 	if s.jr == nil {
 		return nil
 	}
-	return s.jr.wait(s.jr.lastSeq())
+	return s.waitDurable(s.jr.lastSeq(), 0)
 }
 
 // waitDurable returns when the transaction updateAsync numbered seq is on
 // disk (at once for 0, which is what updateAsync returns without a
-// journal).
-func (s *Store) waitDurable(seq uint64) error {
+// journal). A lazy wait lets other writes carry the record for up to lazy
+// before writing it itself.
+func (s *Store) waitDurable(seq uint64, lazy time.Duration) error {
 	if seq == 0 || s.jr == nil {
 		return nil
 	}
-	return s.jr.wait(seq)
+	return s.jr.waitLazy(seq, lazy)
 }
 
 // commitJournaled commits fn's transaction to Badger and appends its

@@ -362,36 +362,3 @@ func resize[T any](s []T, n int) []T {
 	}
 	return s[:n]
 }
-
-// Occupancy rebuilds the engine's occupancy of topology t from its ABI
-// form: one task per slot that holds qubits (named "slot-N"), with the
-// slot's buffer. It also returns the reserved qubits. The engine's hash of
-// the result equals the host's (it depends on qubits and buffers only).
-func Occupancy(t *hal.Topology, o *abi.Occupancy) (*alloc.Occupancy, []int, error) {
-	if len(o.Owner) != t.N() {
-		return nil, nil, fmt.Errorf("bridge: occupancy of %d qubits for a device of %d", len(o.Owner), t.N())
-	}
-	holdings := make([]alloc.Holding, len(o.TaskBuffers))
-	for s := range holdings {
-		holdings[s] = alloc.Holding{Task: "slot-" + strconv.Itoa(s), Buffer: o.TaskBuffers[s]}
-	}
-	for q, s := range o.Owner {
-		if s >= 0 {
-			if int(s) >= len(holdings) {
-				return nil, nil, fmt.Errorf("bridge: qubit %d owned by task slot %d of %d", q, s, len(holdings))
-			}
-			holdings[s].Qubits = append(holdings[s].Qubits, q)
-		}
-	}
-	kept := holdings[:0]
-	for _, h := range holdings {
-		if len(h.Qubits) > 0 {
-			kept = append(kept, h)
-		}
-	}
-	occ, err := alloc.RebuildOccupancy(t, kept)
-	if err != nil {
-		return nil, nil, fmt.Errorf("bridge: occupancy: %w", err)
-	}
-	return occ, append([]int(nil), o.Reserved...), nil
-}

@@ -199,7 +199,7 @@ func TestOccupancyStatusMatchesValidate(t *testing.T) {
 		if counts[abi.QubitHeld] == 0 || counts[abi.QubitReserved] != 3 || (buf > 0 && counts[abi.QubitBuffered] == 0) {
 			t.Errorf("buffer %d: statuses %v", buf, counts)
 		}
-		back, res, err := Occupancy(m.Topology, &o)
+		back, res, err := NewOccupancyView(m.Topology).Update(&o)
 		if err != nil {
 			t.Fatal(err)
 		}

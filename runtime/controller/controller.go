@@ -376,8 +376,8 @@ func (c *Controller) updateGauges() {
 func (c *Controller) refreshGauges() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.met.CacheHitRate.Set(c.eng.Stats().HitRate)
 	if !c.gaugesStale {
-		c.met.CacheHitRate.Set(c.eng.Stats().HitRate)
 		return
 	}
 	c.gaugesStale = false
@@ -419,7 +419,6 @@ func (c *Controller) refreshGauges() {
 		gutil = float64(inside) / float64(usableC)
 	}
 	c.met.GateUtilization.WithLabelValues(c.devID, c.devType).Set(gutil)
-	c.met.CacheHitRate.Set(c.eng.Stats().HitRate)
 }
 
 // heldOrBuffered counts the qubits held by tasks or kept idle within their

@@ -90,7 +90,7 @@ func (c *Controller) appendEvent(kind, subject, detail string) {
 }
 
 // eventWriter stores and publishes queued events in order, in batches of
-// whatever has queued up (one synced write per batch).
+// what queues up within eventGather (one transaction per batch).
 func (c *Controller) eventWriter() {
 	defer close(c.evDone)
 	// Events are published once durable; their writes do not wait for the
