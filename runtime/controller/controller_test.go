@@ -53,7 +53,10 @@ func newFixtureB(b *testing.B) *fixture {
 	if err != nil {
 		b.Fatal(err)
 	}
-	f := &fixture{t: &testing.T{}, dev: sim.New(m, sim.Options{Seed: 1}), clk: newClock(), dir: b.TempDir(), cfg: config.Default()}
+	f := &fixture{t: &testing.T{}, clk: newClock(), dir: b.TempDir(), cfg: config.Default()}
+	// The device keeps time by the test's clock: its calendar compares
+	// slots (in the controller's time) with its own now.
+	f.dev = sim.New(m, sim.Options{Seed: 1, Clock: f.clk.now})
 	st, err := store.Open(f.dir, store.Options{Logger: quiet()})
 	if err != nil {
 		b.Fatal(err)
@@ -72,7 +75,10 @@ func newFixture(t *testing.T, device string, mutate func(*config.Config)) *fixtu
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, dev: sim.New(m, sim.Options{Seed: 1}), clk: newClock(), dir: t.TempDir(), cfg: config.Default()}
+	f := &fixture{t: t, clk: newClock(), dir: t.TempDir(), cfg: config.Default()}
+	// The device keeps time by the test's clock: its calendar compares
+	// slots (in the controller's time) with its own now.
+	f.dev = sim.New(m, sim.Options{Seed: 1, Clock: f.clk.now})
 	if mutate != nil {
 		mutate(&f.cfg)
 	}
