@@ -101,6 +101,9 @@ func (r *run) dfs(t int, cost, pend float64) {
 		return
 	}
 	extra := r.lb[t+1]
+	if r.fragOn {
+		extra += r.fragBound(t)
+	}
 	lv := p.order[t]
 	mw, gw := p.meas[lv], p.oneq[lv]
 	kids := p.children[t]
@@ -177,9 +180,69 @@ func (r *run) try(t int, y int32, nc, np, extra float64) {
 		return
 	}
 	r.phi[t] = y
+	if r.fragOn {
+		r.fragPlace(y)
+		// extra holds the fragmentation bound before y: raise it to after.
+		if nc+np+r.lb[t+1]+r.fragBound(t+1) < r.set.Bound() {
+			r.dfs(t+1, nc, np)
+		}
+		r.fragUnplace(y)
+		return
+	}
 	r.used[y] = true
 	r.dfs(t+1, nc, np)
 	r.used[y] = false
+}
+
+// fragBound is a lower bound of the weighted fragmentation term of every
+// completion of the positions before t: the placed qubits' count, less one
+// for each position still to place (a later qubit can take at most one
+// counted qubit out of the count; its neighbours only add to it).
+func (r *run) fragBound(t int) float64 {
+	c := int(r.fcount) - (len(r.p.order) - t)
+	if c <= 0 {
+		return 0
+	}
+	return r.req.FragWeight * float64(c)
+}
+
+// fragPlace marks y placed and updates the fragmentation count: y leaves
+// it (it was counted if covered: it is allowed and was unplaced), and the
+// allowed, unplaced qubits within fdepth hops that y covers first join it.
+func (r *run) fragPlace(y int32) {
+	v := r.v
+	if r.fcover[y] > 0 {
+		r.fcount--
+	}
+	r.used[y] = true
+	for i := v.boff[y]; i < v.boff[y+1]; i++ {
+		if v.bd[i] > r.fdepth {
+			break
+		}
+		x := v.bq[i]
+		if r.fcover[x] == 0 && !r.used[x] && r.allowed(x) {
+			r.fcount++
+		}
+		r.fcover[x]++
+	}
+}
+
+// fragUnplace undoes fragPlace(y).
+func (r *run) fragUnplace(y int32) {
+	v := r.v
+	for i := v.boff[y]; i < v.boff[y+1]; i++ {
+		if v.bd[i] > r.fdepth {
+			break
+		}
+		x := v.bq[i]
+		if r.fcover[x]--; r.fcover[x] == 0 && !r.used[x] && r.allowed(x) {
+			r.fcount--
+		}
+	}
+	r.used[y] = false
+	if r.fcover[y] > 0 {
+		r.fcount++
+	}
 }
 
 // viable reports whether root y's connected region of allowed qubits
@@ -239,7 +302,12 @@ func (r *run) viable(y int32, need int) bool {
 func (r *run) leaf(cost float64) {
 	m := r.logicalMapping(r.phi)
 	obj := cost
-	if r.req.FragWeight > 0 {
+	if r.fragOn {
+		obj += r.req.FragWeight * float64(r.fcount)
+		if obj >= r.set.Bound() {
+			return
+		}
+	} else if r.req.FragWeight > 0 {
 		obj += r.req.FragWeight * r.frag(m)
 		if obj >= r.set.Bound() {
 			return

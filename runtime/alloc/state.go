@@ -51,6 +51,15 @@ type run struct {
 	fmark       []uint32 // frontier stamp
 	fgen        uint32
 	fb          bfsScratch // fragmentation BFS
+
+	// Incremental fragmentation count of the exact search (fragOn): fcover
+	// counts, per qubit, the placed qubits within fdepth hops; fcount is the
+	// number of allowed, unplaced qubits with fcover > 0 — frag of the
+	// partial placement (see fragPlace).
+	fragOn bool
+	fdepth uint8
+	fcover []int32
+	fcount int32
 	scratch2    []float64
 
 	nodes     int
@@ -61,6 +70,10 @@ type run struct {
 	done      <-chan struct{} // the caller's context, checked with the deadline
 	late      bool            // stopped by the deadline or the context (result not cached)
 }
+
+// fragIncremental lets the exact search keep the fragmentation count as
+// it goes (off only in tests, to compare with a BFS per leaf).
+var fragIncremental = true
 
 func newRun(v *view) *run {
 	n := v.n
@@ -95,6 +108,14 @@ func (r *run) reset(p *pattern, req *Request, occ *Occupancy, reserved []int, bu
 		r.R = max(r.R, occ.maxBuffer())
 	}
 	r.checkBuf = r.R > 0 && ((occ != nil && occ.used > 0) || r.anyRes)
+	r.fragOn = fragIncremental && req.FragWeight > 0 && req.Buffer+1 <= ballRadius
+	if r.fragOn {
+		if len(r.fcover) != r.v.n {
+			r.fcover = make([]int32, r.v.n)
+		}
+		clear(r.fcover)
+		r.fdepth, r.fcount = uint8(req.Buffer+1), 0
+	}
 	kc := len(p.order)
 	r.phi = grow32(r.phi, kc)
 	r.noEmbed = false

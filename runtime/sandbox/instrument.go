@@ -296,6 +296,7 @@ type instrumenter struct {
 	check     []byte   // the check sequence
 	params    []uint32 // number of parameters of each type
 	funcTypes []uint32 // type index of each defined function
+	threaded  int      // branches threaded (thread.go)
 }
 
 // charge appends the code that subtracts the amount computed by amount
@@ -336,13 +337,20 @@ func (in *instrumenter) fn(i uint32) uint32 {
 // instrument returns the binary with the fuel guard (see above) and the
 // module's imports.
 func instrument(b []byte) ([]byte, []Import, error) {
+	out, imports, _, err := instrumentCounting(b)
+	return out, imports, err
+}
+
+// instrumentCounting is instrument that also returns how many branches it
+// threaded (thread.go).
+func instrumentCounting(b []byte) ([]byte, []Import, int, error) {
 	p, err := parseModule(b)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
 	for _, im := range p.imports {
 		if im.Module == refuelModule {
-			return nil, p.imports, fmt.Errorf("%w: imports %s.%s from the host's reserved module", errInstrument, im.Module, im.Name)
+			return nil, p.imports, 0, fmt.Errorf("%w: imports %s.%s from the host's reserved module", errInstrument, im.Module, im.Name)
 		}
 	}
 	in := &instrumenter{nImp: p.numImpFuncs, refuel: p.numImpFuncs, fuel: p.numImpGlobals + p.numGlobals,
@@ -447,11 +455,11 @@ func instrument(b []byte) ([]byte, []Import, error) {
 			r.fail("%d bytes left over", len(r.b)-r.off)
 		}
 		if r.err != nil {
-			return nil, p.imports, fmt.Errorf("section %d: %w", s.id, r.err)
+			return nil, p.imports, 0, fmt.Errorf("section %d: %w", s.id, r.err)
 		}
 		emit(s.id, payload)
 	}
-	return out, p.imports, nil
+	return out, p.imports, in.threaded, nil
 }
 
 // constExpr copies a constant expression, renumbering ref.func.
@@ -666,31 +674,58 @@ func (in *instrumenter) expr(r *wasmReader, dst []byte, lenLocal uint32) []byte 
 	depth := 1
 	u32 := func() { dst = appendU32(dst, r.u32()) }
 	memarg := func() { u32(); u32() }
+	th := &threader{}
+	th.open(ctlBlock, false) // the body: its type is the function's results
 	for depth > 0 && r.err == nil {
 		op := r.byte()
 		if r.err != nil {
 			break
 		}
 		dst = append(dst, op)
+		iop := uint32(op)
+		var imm uint64
 		switch {
 		case op == 0x02 || op == 0x04: // block, if
+			start := len(dst)
 			dst = blockType(r, dst)
 			depth++
+			th.open(ctlBlock, len(dst) == start+1 && dst[start] == 0x40)
 		case op == 0x03: // loop: the check runs at every iteration
+			start := len(dst)
 			dst = blockType(r, dst)
+			th.open(ctlLoop, len(dst) == start+1 && dst[start] == 0x40)
 			dst = append(dst, in.check...)
 			depth++
 		case op == 0x0b:
 			depth--
+			th.close()
 		case op == 0x00 || op == 0x01 || op == 0x05 || op == 0x0f || op == 0x1a || op == 0x1b:
-		case op == 0x0c || op == 0x0d: // br, br_if
+		case op == 0x0c: // br
+			d := th.br(r.u32())
+			dst = appendU32(dst, d)
+		case op == 0x0d: // br_if
 			u32()
 		case op == 0x0e: // br_table
 			k := r.u32()
 			dst = appendU32(dst, k)
+			var tbl []uint32
 			for j := uint32(0); j <= k && r.err == nil; j++ {
-				u32()
+				x := r.u32()
+				dst = appendU32(dst, x)
+				if j < 1<<12 {
+					tbl = append(tbl, x)
+				}
 			}
+			th.brTable(tbl, k)
+		case op == 0x20 || op == 0x21: // local.get, local.set
+			x := r.u32()
+			imm = uint64(x)
+			dst = appendU32(dst, x)
+		case op == 0x41:
+			start := r.off
+			v := r.sleb32()
+			imm = uint64(uint32(v))
+			dst = append(dst, r.b[start:r.off]...)
 		case op == 0x10: // call
 			dst = appendU32(dst, in.fn(r.u32()))
 		case op == 0x11: // call_indirect
@@ -700,16 +735,12 @@ func (in *instrumenter) expr(r *wasmReader, dst []byte, lenLocal uint32) []byte 
 			k := r.u32()
 			dst = appendU32(dst, k)
 			dst = append(dst, r.bytes(uint64(k))...)
-		case op >= 0x20 && op <= 0x26: // locals, globals, table.get/set
+		case op >= 0x22 && op <= 0x26: // local.tee, globals, table.get/set
 			u32()
 		case op >= 0x28 && op <= 0x3e: // loads and stores
 			memarg()
 		case op == 0x3f || op == 0x40: // memory.size, memory.grow
 			u32()
-		case op == 0x41:
-			start := r.off
-			r.sleb(32)
-			dst = append(dst, r.b[start:r.off]...)
 		case op == 0x42:
 			start := r.off
 			r.sleb(64)
@@ -767,6 +798,8 @@ func (in *instrumenter) expr(r *wasmReader, dst []byte, lenLocal uint32) []byte 
 		default:
 			r.fail("unsupported instruction %#x", op)
 		}
+		th.note(iop, imm)
 	}
+	in.threaded += th.threaded
 	return dst
 }
