@@ -56,11 +56,11 @@ type run struct {
 	// counts, per qubit, the placed qubits within fdepth hops; fcount is the
 	// number of allowed, unplaced qubits with fcover > 0 — frag of the
 	// partial placement (see fragPlace).
-	fragOn bool
-	fdepth uint8
-	fcover []int32
-	fcount int32
-	scratch2    []float64
+	fragOn   bool
+	fdepth   uint8
+	fcover   []int32
+	fcount   int32
+	scratch2 []float64
 
 	nodes     int
 	nextCheck int
