@@ -1,6 +1,10 @@
 package alloc
 
-import "math"
+import (
+	"cmp"
+	"math"
+	"slices"
+)
 
 // Exact search: subgraph embedding of the request's core (its vertices with
 // an edge) into the usable couplers between allowed qubits, depth first in
@@ -133,6 +137,27 @@ func (r *run) dfs(t int, cost, pend float64) {
 		return
 	}
 	h := tb.Hroot[t]
+	if r.fragOn && t == 0 {
+		r.rootsByFrag(h)
+		for _, e := range r.froots {
+			if cost+pend+e.key+extra >= r.set.Bound() {
+				return // roots are by bound: the rest are no better
+			}
+			if r.tick() {
+				return
+			}
+			y := e.q
+			if !r.viable(y, p.compSize[lv]) {
+				continue
+			}
+			nc := cost + mw*v.ro[y] + gw*v.e1[y]
+			r.try(t, y, nc, pend+h[y]-(nc-cost), extra)
+			if r.stopped {
+				return
+			}
+		}
+		return
+	}
 	for _, y := range tb.rootOrder[t] {
 		if cost+pend+h[y]+extra >= r.set.Bound() {
 			return // roots are by bound: the rest are no better
@@ -181,17 +206,67 @@ func (r *run) try(t int, y int32, nc, np, extra float64) {
 	}
 	r.phi[t] = y
 	if r.fragOn {
-		r.fragPlace(y)
-		// extra holds the fragmentation bound before y: raise it to after.
-		if nc+np+r.lb[t+1]+r.fragBound(t+1) < r.set.Bound() {
+		// extra holds the fragmentation bound before y: raise it to after,
+		// reading the count y would make before paying for the update.
+		before := r.fcount
+		r.fcount += r.fragDelta(y)
+		switch {
+		case nc+np+r.lb[t+1]+r.fragBound(t+1) >= r.set.Bound():
+		case t+1 == len(r.p.order):
+			r.dfs(t+1, nc, np) // a leaf reads the count, not the cover
+		default:
+			r.fcount = before
+			r.fragPlace(y)
 			r.dfs(t+1, nc, np)
+			r.fragUnplace(y)
 		}
-		r.fragUnplace(y)
+		r.fcount = before
 		return
 	}
 	r.used[y] = true
 	r.dfs(t+1, nc, np)
 	r.used[y] = false
+}
+
+// rootsByFrag orders the first position's allowed roots by their bound
+// with the fragmentation term: the tree bound h[y] plus the weighted count
+// of allowed qubits within fdepth hops of y, less one for each other
+// position (what fragBound gives once y is placed). The fragmentation
+// term, not the cost, usually decides between placements (a few tenths
+// against a few hundredths), so the roots tucked against the device's edge
+// or other tasks come first and the bound stops the rest early.
+func (r *run) rootsByFrag(h []float64) {
+	v, fw := r.v, r.req.FragWeight
+	rest := len(r.p.order) - 1
+	r.froots = r.froots[:0]
+	for _, y := range r.tb.rootOrder[0] {
+		if !r.allowed(y) {
+			continue
+		}
+		a := 0
+		for i := v.boff[y]; i < v.boff[y+1]; i++ {
+			if v.bd[i] > r.fdepth {
+				break
+			}
+			if r.allowed(v.bq[i]) {
+				a++
+			}
+		}
+		r.froots = append(r.froots, rootKey{q: y, pos: int32(len(r.froots)), key: h[y] + fw*float64(max(0, a-rest))})
+	}
+	slices.SortFunc(r.froots, func(a, b rootKey) int {
+		if c := cmp.Compare(a.key, b.key); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.pos, b.pos) // ties: the static order
+	})
+}
+
+// rootKey is a root, its place in the static order and its bound
+// (rootsByFrag).
+type rootKey struct {
+	q, pos int32
+	key    float64
 }
 
 // fragBound is a lower bound of the weighted fragmentation term of every
@@ -204,6 +279,24 @@ func (r *run) fragBound(t int) float64 {
 		return 0
 	}
 	return r.req.FragWeight * float64(c)
+}
+
+// fragDelta is the change fragPlace(y) would make to the count.
+func (r *run) fragDelta(y int32) int32 {
+	v := r.v
+	var d int32
+	if r.fcover[y] > 0 {
+		d--
+	}
+	for i := v.boff[y]; i < v.boff[y+1]; i++ {
+		if v.bd[i] > r.fdepth {
+			break
+		}
+		if x := v.bq[i]; r.fcover[x] == 0 && !r.used[x] && r.allowed(x) {
+			d++
+		}
+	}
+	return d
 }
 
 // fragPlace marks y placed and updates the fragmentation count: y leaves

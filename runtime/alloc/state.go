@@ -60,6 +60,7 @@ type run struct {
 	fdepth   uint8
 	fcover   []int32
 	fcount   int32
+	froots   []rootKey // roots in order of their bound (rootsByFrag)
 	scratch2 []float64
 
 	nodes     int

@@ -160,6 +160,7 @@ func TestInstrumentRefusals(t *testing.T) {
 func FuzzInstrument(f *testing.F) {
 	if _, err := exec.LookPath("wat2wasm"); err == nil {
 		f.Add(wat(f, featureWAT))
+		f.Add(wat(f, dispatchWAT))
 		f.Add(wat(f, busyWAT(3).String()))
 		f.Add(wat(f, watModule{Place: memoryBomb, Extra: "(func $deep (call $deep))"}.String()))
 	}
