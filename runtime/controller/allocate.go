@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -195,6 +196,7 @@ func (c *Controller) allocate(ctx context.Context, caller Caller, p AllocatePara
 	if g, ok, err := c.replayStored(caller, p.IdempotencyKey); ok || err != nil {
 		return g, err
 	}
+	spec := c.speculate(ctx, caller, &p)
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -214,7 +216,7 @@ func (c *Controller) allocate(ctx context.Context, caller Caller, p AllocatePara
 	var err error
 	if !c.queueAheadLocked(caller, p.Priority) {
 		var pg *pending
-		pg, err = c.placeLocked(ctx, caller, p, buf, nil)
+		pg, err = c.placeLocked(ctx, caller, p, buf, nil, spec)
 		if err == nil {
 			c.mu.Unlock()
 			if g, err = c.persist(ctx, pg, false); err != nil {
@@ -361,7 +363,7 @@ type pending struct {
 // placeLocked searches and validates a placement and holds its qubits
 // tentatively. ErrNoFit means "not now". w is the queued request being
 // served, if any.
-func (c *Controller) placeLocked(ctx context.Context, caller Caller, p AllocateParams, buf int, w *waiter) (*pending, error) {
+func (c *Controller) placeLocked(ctx context.Context, caller Caller, p AllocateParams, buf int, w *waiter, spec *speculation) (*pending, error) {
 	now := c.now()
 	excl := c.exclusive(&p)
 	if id, busy := c.exclusiveHolderLocked(); busy {
@@ -371,9 +373,27 @@ func (c *Controller) placeLocked(ctx context.Context, caller Caller, p AllocateP
 		return nil, fmt.Errorf("%w: temporal isolation needs the device to itself; %d tasks are running", ErrNoFit, c.occ.Tasks())
 	}
 	reserved := c.reservedLocked(caller.Tenant, now)
-	t0 := time.Now()
-	res, err := c.placeWithModules(ctx, &p.Req, reserved)
-	c.met.DecisionTime.Observe(time.Since(t0).Seconds())
+	var res *alloc.Placement
+	var err error
+	switch {
+	case spec != nil && spec.hash == c.occ.Hash() && slices.Equal(spec.reserved, reserved):
+		// Searched on this very state: its answer, placement or refusal.
+		res, err = spec.res, spec.err
+		c.met.DecisionTime.Observe(spec.took.Seconds())
+		c.met.Speculation.WithLabelValues("used").Inc()
+	case spec != nil && spec.res != nil && alloc.Validate(c.dev.Model(), &p.Req, c.occ, reserved, spec.res.Mapping) == nil:
+		// The state changed meanwhile, but not under this placement.
+		res = spec.res
+		c.met.DecisionTime.Observe(spec.took.Seconds())
+		c.met.Speculation.WithLabelValues("used").Inc()
+	default:
+		if spec != nil {
+			c.met.Speculation.WithLabelValues("searched_again").Inc()
+		}
+		t0 := time.Now()
+		res, err = c.placeWithModules(ctx, &p.Req, c.occ, reserved)
+		c.met.DecisionTime.Observe(time.Since(t0).Seconds())
+	}
 	if err != nil {
 		var inf *alloc.InfeasibleError
 		switch {
@@ -411,6 +431,48 @@ func (c *Controller) placeLocked(ctx context.Context, caller Caller, p AllocateP
 		c.exclusiveTasks[pg.a.ID] = true
 	}
 	return pg, nil
+}
+
+// speculation is a placement searched outside mu, on a snapshot of the
+// occupancy: concurrent requests search in parallel (a module's search
+// inside WebAssembly takes a millisecond), and mu covers only the check and
+// the commit. placeLocked uses its answer when the occupancy and the
+// reserved qubits are still those it was searched on, or when its
+// placement is still valid on the changed state (another grant or a
+// release landed meanwhile, elsewhere on the device); otherwise it searches
+// again under mu. A speculative placement is validated like any other.
+type speculation struct {
+	hash     [2]uint64
+	reserved []int
+	res      *alloc.Placement
+	err      error
+	took     time.Duration
+}
+
+// speculate searches for p on a snapshot of the occupancy, outside mu. It
+// returns nil when the request will not be placed directly (shutting down,
+// a retry of a known key, the device offline, time-sliced or needed whole,
+// others waiting ahead): placeLocked then decides under mu as before.
+func (c *Controller) speculate(ctx context.Context, caller Caller, p *AllocateParams) *speculation {
+	c.mu.Lock()
+	skip := c.closed || c.dev.Health() == hal.HealthOffline || c.queueAheadLocked(caller, p.Priority) ||
+		c.exclusive(p) || len(c.exclusiveTasks) > 0
+	if !skip && p.IdempotencyKey != "" {
+		_, skip = c.idem[idemKey{caller.Tenant, p.IdempotencyKey}]
+	}
+	if skip {
+		c.mu.Unlock()
+		return nil
+	}
+	occ := c.occ.Clone()
+	reserved := c.reservedLocked(caller.Tenant, c.now())
+	c.mu.Unlock()
+	t0 := time.Now()
+	res, err := c.placeWithModules(ctx, &p.Req, occ, reserved)
+	if err != nil && !errors.Is(err, alloc.ErrNoRegion) && !errors.Is(err, alloc.ErrTooFewQubits) && !errors.Is(err, alloc.ErrFloor) {
+		return nil // bad request, cancelled, ...: placeLocked reports it
+	}
+	return &speculation{hash: occ.Hash(), reserved: reserved, res: res, err: err, took: time.Since(t0)}
 }
 
 // persist writes a pending placement's record (synced) and makes it an
@@ -568,7 +630,7 @@ func (c *Controller) drainQueueLocked(ctx context.Context) {
 	for i := 0; i < len(c.queue); {
 		w := c.queue[i]
 		var g *Grant
-		pg, err := c.placeLocked(ctx, w.caller, w.p, w.buffer, w)
+		pg, err := c.placeLocked(ctx, w.caller, w.p, w.buffer, w, nil)
 		if errors.Is(err, ErrNoFit) {
 			i++
 			continue

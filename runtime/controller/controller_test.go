@@ -1,8 +1,11 @@
 package controller
 
 import (
+	"fmt"
+
 	"context"
 	"errors"
+	dto "github.com/prometheus/client_model/go"
 	"io"
 	"log/slog"
 	"strings"
@@ -694,5 +697,60 @@ func TestStrategies(t *testing.T) {
 	nr, err := f4.c.Allocate(ctx, alice, ring(4))
 	if err != nil || nr.Allocation.Swaps == 0 || strings.Contains(nr.Strategy, "fallback") {
 		t.Fatalf("noise_aware ring: %v %+v", err, nr)
+	}
+}
+
+// TestSpeculation: a placement searched outside the lock is used when the
+// occupancy is the one it was searched on, and searched again under the
+// lock when another grant took its qubits meanwhile; nothing is granted
+// twice.
+func TestSpeculation(t *testing.T) {
+	f := newFixture(t, "heavyhex-127", func(c *config.Config) { c.Isolation.Spatial.MinimumDistance = 1 })
+	ctx := context.Background()
+	c := f.c
+	count := func(outcome string) float64 {
+		var m dto.Metric
+		if err := c.met.Speculation.WithLabelValues(outcome).Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m.GetCounter().GetValue()
+	}
+	used := func() float64 { return count("used") }
+	again := func() float64 { return count("searched_again") }
+	p := params(5, "")
+	p.Req.Buffer = c.buffer(&p)
+
+	// Unchanged state: the speculative answer is the answer.
+	spec := c.speculate(ctx, alice, &p)
+	if spec == nil || spec.res == nil {
+		t.Fatalf("speculate: %+v", spec)
+	}
+	c.mu.Lock()
+	pg, err := c.placeLocked(ctx, alice, p, p.Req.Buffer, nil, spec)
+	if err == nil {
+		c.occ.Release(pg.a.ID)
+	}
+	c.mu.Unlock()
+	if err != nil || fmt.Sprint(pg.a.Qubits) != fmt.Sprint(spec.res.Mapping) || used() != 1 || again() != 0 {
+		t.Fatalf("unchanged state: %v %v (speculated %v), used %v, again %v", err, pg, spec.res.Mapping, used(), again())
+	}
+
+	// Another grant takes the speculated qubits: searched again, elsewhere.
+	spec = c.speculate(ctx, alice, &p)
+	taken := spec.res.Mapping[1:3]
+	before := used()
+	c.mu.Lock()
+	if err := c.occ.Commit(alloc.Holding{Task: "other", Qubits: taken}); err != nil {
+		t.Fatal(err)
+	}
+	pg, err = c.placeLocked(ctx, alice, p, p.Req.Buffer, nil, spec)
+	c.mu.Unlock()
+	if err != nil || again() != 1 || used() != before {
+		t.Fatalf("stale speculation: %v, used %v, again %v", err, used(), again())
+	}
+	for _, q := range pg.a.Qubits {
+		if q == taken[0] || q == taken[1] {
+			t.Fatalf("qubit %d granted twice: %v, other task %v", q, pg.a.Qubits, taken)
+		}
 	}
 }

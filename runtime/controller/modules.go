@@ -31,10 +31,11 @@ const (
 // placeWithModules places with the active strategy modules when there are
 // any, and with the configured native strategies otherwise, or when a
 // module fails (trap, timeout, memory, invalid answer, quarantine): the
-// request is always served. Called with mu held.
-func (c *Controller) placeWithModules(ctx context.Context, req *alloc.Request, reserved []int) (*alloc.Placement, error) {
+// request is always served. occ is only read: the controller's own (mu
+// held) or a snapshot of it (speculate).
+func (c *Controller) placeWithModules(ctx context.Context, req *alloc.Request, occ *alloc.Occupancy, reserved []int) (*alloc.Placement, error) {
 	if c.mods != nil {
-		res, err := c.mods.Place(ctx, c.eng.Model(), req, c.occ, reserved)
+		res, err := c.mods.Place(ctx, c.eng.Model(), req, occ, reserved)
 		if err == nil {
 			return res, nil
 		}
@@ -44,9 +45,9 @@ func (c *Controller) placeWithModules(ctx context.Context, req *alloc.Request, r
 		}
 	}
 	def, fb := c.cfg.Allocation.DefaultStrategy, c.cfg.Allocation.FallbackStrategy
-	res, err := c.placeStrategy(ctx, def, req, reserved)
+	res, err := c.placeStrategy(ctx, def, req, occ, reserved)
 	if err != nil && fb != "" && fb != def && errors.Is(err, alloc.ErrNoRegion) {
-		if res2, err2 := c.placeStrategy(ctx, fb, req, reserved); err2 == nil {
+		if res2, err2 := c.placeStrategy(ctx, fb, req, occ, reserved); err2 == nil {
 			res2.Strategy = fmt.Sprintf("%s (fallback %s)", res2.Strategy, fb)
 			return res2, nil
 		}
@@ -55,12 +56,12 @@ func (c *Controller) placeWithModules(ctx context.Context, req *alloc.Request, r
 }
 
 // placeStrategy runs one native strategy.
-func (c *Controller) placeStrategy(ctx context.Context, strategy string, req *alloc.Request, reserved []int) (*alloc.Placement, error) {
+func (c *Controller) placeStrategy(ctx context.Context, strategy string, req *alloc.Request, occ *alloc.Occupancy, reserved []int) (*alloc.Placement, error) {
 	switch strategy {
 	case StrategyTopologyAware:
 		r := *req
 		r.NoRouting = true
-		return c.eng.Place(ctx, &r, c.occ, reserved)
+		return c.eng.Place(ctx, &r, occ, reserved)
 	case StrategyFirstFit:
 		r := *req
 		limit := r.Budget
@@ -69,12 +70,12 @@ func (c *Controller) placeStrategy(ctx context.Context, strategy string, req *al
 		}
 		for budget := 64; ; budget *= 8 {
 			r.Budget = min(budget, limit)
-			res, err := c.eng.Place(ctx, &r, c.occ, reserved)
+			res, err := c.eng.Place(ctx, &r, occ, reserved)
 			if err == nil || !errors.Is(err, alloc.ErrNoRegion) || r.Budget >= limit {
 				return res, err
 			}
 		}
 	default: // noise_aware
-		return c.eng.Place(ctx, req, c.occ, reserved)
+		return c.eng.Place(ctx, req, occ, reserved)
 	}
 }

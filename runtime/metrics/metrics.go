@@ -54,6 +54,7 @@ type Metrics struct {
 	IsolationOverhead   prometheus.Histogram
 
 	DecisionTime      prometheus.Histogram
+	Speculation       *prometheus.CounterVec
 	CacheHitRate      prometheus.Gauge
 	CalibrationEpoch  prometheus.Gauge
 	CalibrationEvents prometheus.Counter
@@ -111,6 +112,9 @@ func New() *Metrics {
 	m.IsolationOverhead = hist("rm_isolation_overhead", "Idle buffer qubits kept around an allocation", []float64{0, 1, 2, 4, 8, 16, 32, 64})
 
 	m.DecisionTime = hist("rm_decision_making_time_seconds", "Time of the placement search alone", DecisionBuckets)
+	m.Speculation = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rm_speculative_placements_total",
+		Help: "Placements searched outside the controller's lock, by outcome (used, searched_again: the state changed under them)"}, []string{"outcome"})
+	f(m.Speculation)
 	m.CacheHitRate = gauge("rm_cache_hit_rate", "Allocation cache hit rate since start")
 	m.CalibrationEpoch = gauge("rm_calibration_epoch_info", "Low 52 bits of the current calibration epoch")
 	m.CalibrationEvents = counter("rm_calibration_events_total", "Calibration epochs seen")
