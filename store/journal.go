@@ -291,7 +291,7 @@ func openJournal(dir string, db *badger.DB, segSize int64, log func(string, ...a
 			return nil, fmt.Errorf("journal: %w", err)
 		}
 	}
-	f, sg, err := j.createSegment(true)
+	f, sg, err := j.createSegment(true, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -481,13 +481,24 @@ const blockSize = 4096
 // that writes into it change no file-system metadata; with fill false it
 // only reserves the space, which is quicker but makes each write slower)
 // and makes its directory entry durable.
-func (j *journal) createSegment(fill bool) (*os.File, segment, error) {
+//
+// With pace > 0 (the background preparation of the next segment) the zeros
+// go out directly, a fillChunk at a time with a pause of pace after each:
+// written in one burst and synced, 8 MB of zeros held the device long
+// enough to delay the journal's own writes by 15-20 ms on the reference
+// machine (a stall every segment); paced, they pass between them.
+func (j *journal) createSegment(fill bool, pace time.Duration) (*os.File, segment, error) {
 	j.segMu.Lock()
 	id := j.nextID
 	j.nextID++
 	j.segMu.Unlock()
 	sg := segment{id: id, path: filepath.Join(j.dir, segmentName(id))}
-	f, err := os.OpenFile(sg.path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	flags := os.O_RDWR | os.O_CREATE | os.O_EXCL
+	direct := fill && pace > 0 && j.direct
+	if direct {
+		flags |= syscall.O_DIRECT
+	}
+	f, err := os.OpenFile(sg.path, flags, 0o600)
 	if err != nil {
 		return nil, sg, fmt.Errorf("journal: %w", err)
 	}
@@ -497,10 +508,21 @@ func (j *journal) createSegment(fill bool) (*os.File, segment, error) {
 		return nil, sg, fmt.Errorf("journal: %w", err)
 	}
 	if fill {
-		zero := make([]byte, 1<<20)
+		zero := make([]byte, fillChunk)
+		if direct {
+			_ = syscall.Fallocate(int(f.Fd()), 0, 0, j.segSize)
+			zero = alignedBlock(fillChunk)
+		}
 		for off := int64(0); off < j.segSize; off += int64(len(zero)) {
 			if _, err := f.WriteAt(zero[:min(int64(len(zero)), j.segSize-off)], off); err != nil {
 				return fail(err)
+			}
+			if pace > 0 {
+				select {
+				case <-j.stop:
+					return fail(errors.New("closing"))
+				case <-time.After(pace):
+				}
 			}
 		}
 	} else {
@@ -513,7 +535,7 @@ func (j *journal) createSegment(fill bool) (*os.File, segment, error) {
 	f.Close()
 	// Writes are synchronous (O_DSYNC) and, where the file system allows,
 	// direct (O_DIRECT: no page-cache copy, about a third quicker here).
-	flags := os.O_WRONLY | syscall.O_DSYNC
+	flags = os.O_WRONLY | syscall.O_DSYNC
 	if j.direct {
 		flags |= syscall.O_DIRECT
 	}
@@ -527,6 +549,14 @@ func (j *journal) createSegment(fill bool) (*os.File, segment, error) {
 	}
 	return f, sg, nil
 }
+
+// fillChunk and fillPace: the background preparation of a segment writes
+// its zeros 256 KB at a time, 2 ms apart (an 8 MB segment in about 0.1 s,
+// against the several seconds a segment lasts at the highest rates).
+const (
+	fillChunk = 256 << 10
+	fillPace  = 2 * time.Millisecond
+)
 
 // bufferedJournal turns direct writes off (tests of the other path).
 var bufferedJournal = false
@@ -570,7 +600,7 @@ func (j *journal) rotate() error {
 	j.segMu.Unlock()
 	if f == nil { // none ready: a quick one, not filled
 		var err error
-		if f, sg, err = j.createSegment(false); err != nil {
+		if f, sg, err = j.createSegment(false, 0); err != nil {
 			return err
 		}
 	}
@@ -753,7 +783,7 @@ func (j *journal) prepare() {
 	if have {
 		return
 	}
-	f, sg, err := j.createSegment(true)
+	f, sg, err := j.createSegment(true, fillPace)
 	if err != nil {
 		if j.log != nil {
 			j.log("journal: cannot prepare the next segment", "err", err)
