@@ -251,18 +251,20 @@ func (s *API) Allocate(ctx context.Context, req *connect.Request[rmv1.AllocateRe
 		s.c.Metrics().FailuresByReason.WithLabelValues("invalid").Inc()
 		return nil, toError(err)
 	}
-	// A retry of a request granted here is answered here, wherever the
-	// balancer would send it now.
-	if g, ok, err := s.c.Replay(caller(ctx), p.IdempotencyKey); err != nil {
-		return nil, toError(err)
-	} else if ok {
-		a := allocationToProto(g.Allocation, s.c.Model())
-		a.MinDistance = uint32(g.Buffer)
-		return connect.NewResponse(&rmv1.AllocateResponse{Allocation: a, Replayed: true}), nil
-	}
-	if order, err := s.fleet.route(caller(ctx), p, req.Msg.PreferredDevices, req.Msg.ExcludedDevices); err != nil {
-		return nil, err
-	} else if order != nil {
+	if order, err := s.fleet.route(caller(ctx), p, req.Msg.PreferredDevices, req.Msg.ExcludedDevices); err != nil || order != nil {
+		// A retry of a request granted here is answered here, wherever the
+		// balancer would send it now. (A request served here anyway gets
+		// the same answer from the controller's own check.)
+		if g, ok, rerr := s.c.Replay(caller(ctx), p.IdempotencyKey); rerr != nil {
+			return nil, toError(rerr)
+		} else if ok {
+			a := allocationToProto(g.Allocation, s.c.Model())
+			a.MinDistance = uint32(g.Buffer)
+			return connect.NewResponse(&rmv1.AllocateResponse{Allocation: a, Replayed: true}), nil
+		}
+		if err != nil {
+			return nil, err
+		}
 		resp, err := s.fleet.forward(ctx, caller(ctx), p, order)
 		if err != nil {
 			return nil, err
