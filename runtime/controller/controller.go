@@ -83,6 +83,9 @@ type Controller struct {
 	usage          map[string]float64 // tenant -> qubit-seconds granted (fair share)
 	closed         bool
 
+	// specNative makes native placements speculate too (tests).
+	specNative bool
+
 	// commits writes grants and releases in batches (group commit).
 	commits *committer
 

@@ -1,11 +1,9 @@
 package controller
 
 import (
-	"fmt"
-
 	"context"
 	"errors"
-	dto "github.com/prometheus/client_model/go"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -21,6 +19,7 @@ import (
 	"github.com/eigen-os/rm/runtime/alloc"
 	"github.com/eigen-os/rm/runtime/config"
 	"github.com/eigen-os/rm/store"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // clock is a settable test clock.
@@ -700,7 +699,8 @@ func TestStrategies(t *testing.T) {
 	}
 }
 
-// TestSpeculation: a placement searched outside the lock is used when the
+// TestSpeculation: a placement searched outside the lock (as when modules
+// place) is used when the
 // occupancy is the one it was searched on, and searched again under the
 // lock when another grant took its qubits meanwhile; nothing is granted
 // twice.
@@ -708,6 +708,7 @@ func TestSpeculation(t *testing.T) {
 	f := newFixture(t, "heavyhex-127", func(c *config.Config) { c.Isolation.Spatial.MinimumDistance = 1 })
 	ctx := context.Background()
 	c := f.c
+	c.specNative = true // as with modules
 	count := func(outcome string) float64 {
 		var m dto.Metric
 		if err := c.met.Speculation.WithLabelValues(outcome).Write(&m); err != nil {
