@@ -520,7 +520,7 @@ func (j *journal) createSegment(fill bool, pace time.Duration) (*os.File, segmen
 			if pace > 0 {
 				select {
 				case <-j.stop:
-					return fail(errors.New("closing"))
+					return fail(errJournalClosing)
 				case <-time.After(pace):
 				}
 			}
@@ -549,6 +549,10 @@ func (j *journal) createSegment(fill bool, pace time.Duration) (*os.File, segmen
 	}
 	return f, sg, nil
 }
+
+// errJournalClosing stops the preparation of a segment when the store
+// closes.
+var errJournalClosing = errors.New("the journal is closing")
 
 // fillChunk and fillPace: the background preparation of a segment writes
 // its zeros 256 KB at a time, 2 ms apart (an 8 MB segment in about 0.1 s,
@@ -785,7 +789,7 @@ func (j *journal) prepare() {
 	}
 	f, sg, err := j.createSegment(true, fillPace)
 	if err != nil {
-		if j.log != nil {
+		if j.log != nil && !errors.Is(err, errJournalClosing) {
 			j.log("journal: cannot prepare the next segment", "err", err)
 		}
 		return
