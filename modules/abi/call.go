@@ -3,6 +3,7 @@ package abi
 import (
 	"encoding/binary"
 	"math"
+	"slices"
 	"strconv"
 )
 
@@ -485,19 +486,23 @@ func DecodeCall(b []byte, req *Request, occ *Occupancy, cands *Candidates) error
 	} else {
 		req.OneQ = nil
 	}
-	occ.Status, occ.Owner = occ.Status[:0], occ.Owner[:0]
 	occ.TaskBuffers, occ.Reserved = occ.TaskBuffers[:0], occ.Reserved[:0]
-	for q := uint32(0); q < n; q++ {
-		s := u(int(os + 4*q))
+	// The per-qubit arrays, read with one bounds check per array (a
+	// guest decodes them on every call).
+	occ.Status = slices.Grow(occ.Status[:0], int(n))[:n]
+	occ.Owner = slices.Grow(occ.Owner[:0], int(n))[:n]
+	st, ow := b[os:os+4*n], b[oo:oo+4*n]
+	for q := range occ.Status {
+		s := le.Uint32(st[4*q:])
+		w := int32(le.Uint32(ow[4*q:]))
 		if s > uint32(QubitBuffered) {
-			return decodeErr(what, int(os+4*q), "qubit %d has unknown status %d", q, s)
+			return decodeErr(what, int(os)+4*q, "qubit %d has unknown status %d", q, s)
 		}
-		w := int32(u(int(oo + 4*q)))
 		if w < -1 || w >= int32(nt) {
-			return decodeErr(what, int(oo+4*q), "qubit %d owned by task slot %d of %d", q, w, nt)
+			return decodeErr(what, int(oo)+4*q, "qubit %d owned by task slot %d of %d", q, w, nt)
 		}
-		occ.Status = append(occ.Status, QubitStatus(s))
-		occ.Owner = append(occ.Owner, w)
+		occ.Status[q] = QubitStatus(s)
+		occ.Owner[q] = w
 	}
 	for i := uint32(0); i < nt; i++ {
 		d := u(int(otb + 4*i))

@@ -34,7 +34,7 @@ func makeCacheKey(req *Request, p *pattern, occ *Occupancy, resHash, epoch uint6
 		floor: math.Float64bits(req.Floor), frag: math.Float64bits(req.FragWeight), noRoute: req.NoRouting,
 		reserved: resHash, epoch: epoch}
 	if occ != nil {
-		k.occ = occ.h
+		k.occ = occ.hash()
 	}
 	return k
 }

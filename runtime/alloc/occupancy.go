@@ -36,6 +36,8 @@ type Occupancy struct {
 	spare []int32          // free slot numbers
 	used  int
 	h     [2]uint64
+	// hstale: h is not kept (SetSlots); hash computes it on first use.
+	hstale bool
 	// bufCount[d] is the number of tasks placed with buffer d.
 	bufCount [MaxBuffer + 1]int32
 	scratch  bfsScratch
@@ -88,7 +90,25 @@ func (o *Occupancy) Tasks() int { return len(o.index()) }
 // Hash identifies the set of occupied qubits and their buffers (not the
 // task names, which do not change placements). Equal occupancies have
 // equal hashes.
-func (o *Occupancy) Hash() [2]uint64 { return o.h }
+func (o *Occupancy) Hash() [2]uint64 { return o.hash() }
+
+// hash returns h, computing it first if SetSlots left it stale. An
+// occupancy made by SetSlots (a guest's, used by one goroutine) is
+// therefore not safe for concurrent Hash calls until its first one.
+func (o *Occupancy) hash() [2]uint64 {
+	if o.hstale {
+		var h0, h1 uint64
+		for q, s := range o.owner {
+			if s >= 0 {
+				x := uint64(q)<<8 | uint64(o.slots[s].buffer)
+				h0 ^= zobrist(x, zobristSeed0)
+				h1 ^= zobrist(x, zobristSeed1)
+			}
+		}
+		o.h, o.hstale = [2]uint64{h0, h1}, false
+	}
+	return o.h
+}
 
 // Owner returns the task holding qubit q, if any.
 func (o *Occupancy) Owner(q int) (string, bool) {
@@ -155,7 +175,7 @@ func (o *Occupancy) Release(task string) bool {
 // Clone returns an independent copy.
 func (o *Occupancy) Clone() *Occupancy {
 	c := &Occupancy{topo: o.topo, owner: append([]int32(nil), o.owner...), slots: make([]taskSlot, len(o.slots)),
-		byID: make(map[string]int32, len(o.index())), spare: append([]int32(nil), o.spare...), used: o.used, h: o.h,
+		byID: make(map[string]int32, len(o.index())), spare: append([]int32(nil), o.spare...), used: o.used, h: o.h, hstale: o.hstale,
 		bufCount: o.bufCount}
 	for i, s := range o.slots {
 		s.qubits = append([]int(nil), s.qubits...)
@@ -174,7 +194,8 @@ func (o *Occupancy) Clone() *Occupancy {
 // slots, so that a guest can rebuild its occupancy on every call rather
 // than track the host's tasks. The tasks are named "slot-S"; a slot that
 // holds no qubit is no task. Buffers are not checked against one another
-// (the host checked them when it committed the tasks).
+// (the host checked them when it committed the tasks). The occupancy's hash
+// is computed on first use (most guests never use it).
 func (o *Occupancy) SetSlots(owner []int32, buffers []int) error {
 	n := len(o.owner)
 	if len(owner) != n {
@@ -199,8 +220,7 @@ func (o *Occupancy) SetSlots(owner []int32, buffers []int) error {
 		t.id, t.anon, t.qubits, t.buffer, t.live = "", true, t.qubits[:0], buffers[s], false
 	}
 	o.spare = o.spare[:0]
-	o.used, o.h, o.bufCount, o.byID = 0, [2]uint64{}, [MaxBuffer + 1]int32{}, nil
-	var h0, h1 uint64
+	o.used, o.h, o.hstale, o.bufCount, o.byID = 0, [2]uint64{}, true, [MaxBuffer + 1]int32{}, nil
 	for q, s := range owner {
 		o.owner[q] = s
 		if s < 0 {
@@ -208,12 +228,8 @@ func (o *Occupancy) SetSlots(owner []int32, buffers []int) error {
 		}
 		t := &o.slots[s]
 		t.qubits = append(t.qubits, q)
-		x := uint64(q)<<8 | uint64(t.buffer) // as toggle, inlined
-		h0 ^= zobrist(x, zobristSeed0)
-		h1 ^= zobrist(x, zobristSeed1)
 		o.used++
 	}
-	o.h = [2]uint64{h0, h1}
 	for s := range o.slots {
 		t := &o.slots[s]
 		if len(t.qubits) > 0 {
@@ -349,6 +365,9 @@ func (o *Occupancy) add(h Holding) {
 }
 
 func (o *Occupancy) toggle(q, buffer int) {
+	if o.hstale {
+		return // computed from scratch when needed
+	}
 	o.h[0] ^= zobrist(uint64(q)<<8|uint64(buffer), zobristSeed0)
 	o.h[1] ^= zobrist(uint64(q)<<8|uint64(buffer), zobristSeed1)
 }

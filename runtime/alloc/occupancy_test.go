@@ -154,3 +154,38 @@ func TestOccupancySetSlots(t *testing.T) {
 		t.Error("a refused SetSlots changed the occupancy")
 	}
 }
+
+// TestOccupancySetSlotsLazyHash: the hash SetSlots leaves to its first use
+// takes commits and releases made before that use into account.
+func TestOccupancySetSlotsLazyHash(t *testing.T) {
+	m := toyModel(t, "line", 10, lineEdges(10), 1)
+	ref := NewOccupancy(m.Topology)
+	for _, h := range []Holding{{Task: "x", Qubits: []int{0, 1}, Buffer: 1}, {Task: "z", Qubits: []int{8}}} {
+		if err := ref.Commit(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o := NewOccupancy(m.Topology)
+	if err := o.SetSlots([]int32{0, 0, -1, -1, -1, 1, -1, -1, -1, -1}, []int{1, 0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Commit(Holding{Task: "z", Qubits: []int{8}}); err != nil {
+		t.Fatal(err)
+	}
+	if !o.Release("slot-1") {
+		t.Fatal("release slot-1")
+	}
+	c := o.Clone()
+	if o.Hash() != ref.Hash() || c.Hash() != ref.Hash() {
+		t.Fatalf("hash %v (clone %v), want %v", o.Hash(), c.Hash(), ref.Hash())
+	}
+	if err := o.Commit(Holding{Task: "w", Qubits: []int{5}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ref.Commit(Holding{Task: "w", Qubits: []int{5}}); err != nil {
+		t.Fatal(err)
+	}
+	if o.Hash() != ref.Hash() {
+		t.Fatalf("after a commit: hash %v, want %v", o.Hash(), ref.Hash())
+	}
+}
