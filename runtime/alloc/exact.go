@@ -137,29 +137,24 @@ func (r *run) dfs(t int, cost, pend float64) {
 		return
 	}
 	h := tb.Hroot[t]
-	if r.fragOn && t == 0 {
+	// Roots by bound: the static order, or with a fragmentation weight the
+	// first position's roots by their bound including it (rootsByFrag).
+	roots, byFrag := tb.rootOrder[t], r.fragOn && t == 0
+	n := len(roots)
+	if byFrag {
 		r.rootsByFrag(h)
-		for _, e := range r.froots {
-			if cost+pend+e.key+extra >= r.set.Bound() {
-				return // roots are by bound: the rest are no better
-			}
-			if r.tick() {
-				return
-			}
-			y := e.q
-			if !r.viable(y, p.compSize[lv]) {
-				continue
-			}
-			nc := cost + mw*v.ro[y] + gw*v.e1[y]
-			r.try(t, y, nc, pend+h[y]-(nc-cost), extra)
-			if r.stopped {
-				return
-			}
-		}
-		return
+		n = len(r.froots)
 	}
-	for _, y := range tb.rootOrder[t] {
-		if cost+pend+h[y]+extra >= r.set.Bound() {
+	for i := 0; i < n; i++ {
+		var y int32
+		var key float64
+		if byFrag {
+			y, key = r.froots[i].q, r.froots[i].key
+		} else {
+			y = roots[i]
+			key = h[y]
+		}
+		if cost+pend+key+extra >= r.set.Bound() {
 			return // roots are by bound: the rest are no better
 		}
 		if r.tick() {

@@ -90,19 +90,8 @@ func TestInstrumentPreservesSemantics(t *testing.T) {
 	}
 	ctx := context.Background()
 	run := func(code []byte, withRefuel bool) map[string][]uint64 {
-		rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler())
-		defer rt.Close(ctx)
-		if withRefuel {
-			if _, err := rt.NewHostModuleBuilder(refuelModule).NewFunctionBuilder().
-				WithGoModuleFunction(api.GoModuleFunc(refuel), nil, []api.ValueType{api.ValueTypeI32}).
-				Export(refuelName).Instantiate(ctx); err != nil {
-				t.Fatal(err)
-			}
-		}
-		mod, err := rt.Instantiate(ctx, code)
-		if err != nil {
-			t.Fatal(err)
-		}
+		mod, done := runModule(t, ctx, code, withRefuel)
+		defer done()
 		out := map[string][]uint64{}
 		args := map[string][]uint64{"fact": {20}, "loops": {100000}, "multivalue": {5}, "brtable": {1},
 			"bulk": nil, "misc": {0xff, api.EncodeF64(1e30)}, "global": nil}
@@ -182,4 +171,25 @@ func FuzzInstrument(f *testing.F) {
 			cm2.Close(ctx)
 		}
 	})
+}
+
+// runModule instantiates code on a fresh runtime, with the host's refuel
+// import when the code is instrumented; done closes the runtime.
+func runModule(t *testing.T, ctx context.Context, code []byte, withRefuel bool) (mod api.Module, done func()) {
+	t.Helper()
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler())
+	if withRefuel {
+		if _, err := rt.NewHostModuleBuilder(refuelModule).NewFunctionBuilder().
+			WithGoModuleFunction(api.GoModuleFunc(refuel), nil, []api.ValueType{api.ValueTypeI32}).
+			Export(refuelName).Instantiate(ctx); err != nil {
+			rt.Close(ctx)
+			t.Fatal(err)
+		}
+	}
+	mod, err := rt.Instantiate(ctx, code)
+	if err != nil {
+		rt.Close(ctx)
+		t.Fatal(err)
+	}
+	return mod, func() { rt.Close(ctx) }
 }

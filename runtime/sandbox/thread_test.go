@@ -3,9 +3,6 @@ package sandbox
 import (
 	"context"
 	"testing"
-
-	"github.com/tetratelabs/wazero"
-	"github.com/tetratelabs/wazero/api"
 )
 
 // dispatchWAT is a function in the shape Go's back end gives every
@@ -66,19 +63,8 @@ func TestThreadJumps(t *testing.T) {
 	}
 	ctx := context.Background()
 	run := func(code []byte, withRefuel bool) []uint64 {
-		rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler())
-		defer rt.Close(ctx)
-		if withRefuel {
-			if _, err := rt.NewHostModuleBuilder(refuelModule).NewFunctionBuilder().
-				WithGoModuleFunction(api.GoModuleFunc(refuel), nil, []api.ValueType{api.ValueTypeI32}).
-				Export(refuelName).Instantiate(ctx); err != nil {
-				t.Fatal(err)
-			}
-		}
-		mod, err := rt.Instantiate(ctx, code)
-		if err != nil {
-			t.Fatal(err)
-		}
+		mod, done := runModule(t, ctx, code, withRefuel)
+		defer done()
 		var out []uint64
 		for n := uint64(0); n <= 30; n++ {
 			r, err := mod.ExportedFunction("squares").Call(ctx, 0, n)
