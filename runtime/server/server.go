@@ -96,7 +96,7 @@ func Listen(c *controller.Controller, cfg Config) (*Server, error) {
 		cfg.MaxBodyBytes = 16 << 20
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, shutdown: make(chan struct{})}
-	ln, err := net.Listen("tcp", cfg.Endpoint)
+	ln, err := listen(cfg.Endpoint, cfg.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("API endpoint %s: %w", cfg.Endpoint, err)
 	}
@@ -117,7 +117,7 @@ func Listen(c *controller.Controller, cfg Config) (*Server, error) {
 	s.api = &http.Server{Handler: Handler(c, cfg.Fleet, cfg.Modules, cfg.Auth, cfg.MetricsEndpoint == "", cfg.MaxBodyBytes), Protocols: &protos,
 		TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second}
 	if cfg.MetricsEndpoint != "" {
-		mln, err := net.Listen("tcp", cfg.MetricsEndpoint)
+		mln, err := listen(cfg.MetricsEndpoint, cfg.Logger)
 		if err != nil {
 			ln.Close()
 			return nil, fmt.Errorf("metrics endpoint %s: %w", cfg.MetricsEndpoint, err)
