@@ -128,7 +128,7 @@ func TestModulesHotSwapAndRestart(t *testing.T) {
 			t.Fatalf("push and activate %s: %v %+v", name, err, m)
 		}
 		last = fmt.Sprintf("module:%s@%d", name, m.Msg.Version)
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(250 * time.Millisecond) // swaps spread over ~3 s of load
 	}
 	close(stop)
 	wg.Wait()

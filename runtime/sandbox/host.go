@@ -31,6 +31,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -194,6 +195,24 @@ type Host struct {
 
 	mu     sync.Mutex
 	closed bool
+
+	// Compilations shared by every holder of the same binary (sha256):
+	// in use, or among the keepCompiled released last (a push compiles
+	// a binary to check it, the activation that follows uses it again).
+	compMu   sync.Mutex
+	compiled map[[32]byte]*compiledEntry
+	idle     []*compiledEntry
+}
+
+// keepCompiled is how many compilations no module uses any more the host
+// keeps for reuse.
+const keepCompiled = 2
+
+// compiledEntry is one compilation and the number of its holders.
+type compiledEntry struct {
+	sum  [32]byte
+	c    *Compiled // the holders' copies share its code
+	refs int
 }
 
 // NewHost makes a host: a wazero runtime with the compiler engine, the
@@ -291,6 +310,10 @@ type Compiled struct {
 
 	mod   wazero.CompiledModule
 	start []string // start functions to run at instantiation
+
+	h     *Host
+	entry *compiledEntry
+	once  sync.Once
 }
 
 // exportSig is the signature an ABI export must have.
@@ -343,6 +366,85 @@ func sigString(p, r []api.ValueType) string {
 // it has. name and version only label errors.
 func (h *Host) Compile(ctx context.Context, name string, version int, wasm []byte) (*Compiled, error) {
 	sum := sha256.Sum256(wasm)
+	if c := h.reuse(sum); c != nil {
+		return c, nil
+	}
+	c, err := h.compile(ctx, name, version, wasm, sum)
+	if err != nil {
+		return nil, err
+	}
+	return h.share(ctx, sum, c), nil
+}
+
+// reuse returns a holder's copy of the compilation of the binary with
+// digest sum, if the host has one.
+func (h *Host) reuse(sum [32]byte) *Compiled {
+	h.compMu.Lock()
+	defer h.compMu.Unlock()
+	e := h.compiled[sum]
+	if e == nil {
+		return nil
+	}
+	if e.refs == 0 {
+		h.idle = slices.DeleteFunc(h.idle, func(x *compiledEntry) bool { return x == e })
+	}
+	e.refs++
+	return e.holder(h)
+}
+
+// share records a new compilation (or, when another caller recorded the
+// same binary meanwhile, closes it and uses that one).
+func (h *Host) share(ctx context.Context, sum [32]byte, c *Compiled) *Compiled {
+	h.compMu.Lock()
+	defer h.compMu.Unlock()
+	if h.compiled == nil {
+		h.compiled = map[[32]byte]*compiledEntry{}
+	}
+	if e := h.compiled[sum]; e != nil {
+		c.mod.Close(ctx)
+		if e.refs == 0 {
+			h.idle = slices.DeleteFunc(h.idle, func(x *compiledEntry) bool { return x == e })
+		}
+		e.refs++
+		return e.holder(h)
+	}
+	e := &compiledEntry{sum: sum, c: c, refs: 1}
+	h.compiled[sum] = e
+	return e.holder(h)
+}
+
+func (e *compiledEntry) holder(h *Host) *Compiled {
+	return &Compiled{Kind: e.c.Kind, SHA256: e.c.SHA256, Size: e.c.Size, Imports: e.c.Imports,
+		mod: e.c.mod, start: e.c.start, h: h, entry: e}
+}
+
+// release drops a holder; the last one's compilation is kept among the
+// keepCompiled released last, and the oldest of those is closed.
+func (h *Host) release(ctx context.Context, e *compiledEntry) error {
+	h.compMu.Lock()
+	if e.refs--; e.refs > 0 {
+		h.compMu.Unlock()
+		return nil
+	}
+	h.idle = append(h.idle, e)
+	var drop []*compiledEntry
+	for len(h.idle) > keepCompiled {
+		drop = append(drop, h.idle[0])
+		delete(h.compiled, h.idle[0].sum)
+		h.idle = h.idle[1:]
+	}
+	h.compMu.Unlock()
+	var err error
+	for _, d := range drop {
+		if cerr := d.c.mod.Close(ctx); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// compile checks and compiles a binary (Compile without the sharing).
+func (h *Host) compile(ctx context.Context, name string, version int, wasm []byte, sum [32]byte) (*Compiled, error) {
 	c := &Compiled{SHA256: fmt.Sprintf("%x", sum), Size: len(wasm)}
 	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" {
 		return nil, reject(name, version, CheckWasm, "not a WebAssembly binary (no \\0asm magic)")
@@ -467,8 +569,20 @@ func checkExport(exp map[string]api.FunctionDefinition, name string) error {
 	return nil
 }
 
-// Close releases the compiled code (the on-disk cache keeps it).
-func (c *Compiled) Close(ctx context.Context) error { return c.mod.Close(ctx) }
+// Close releases this holder's use of the compiled code (the host keeps
+// the last ones released for reuse, the on-disk cache all of them).
+// Closing twice is closing once.
+func (c *Compiled) Close(ctx context.Context) error {
+	var err error
+	c.once.Do(func() {
+		if c.entry == nil {
+			err = c.mod.Close(ctx)
+			return
+		}
+		err = c.h.release(ctx, c.entry)
+	})
+	return err
+}
 
 // moduleConfig is the configuration of every instance: no name (instances
 // are anonymous), _initialize when exported (never _start), output kept in
