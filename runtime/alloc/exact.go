@@ -231,22 +231,14 @@ func (r *run) try(t int, y int32, nc, np, extra float64) {
 // against a few hundredths), so the roots tucked against the device's edge
 // or other tasks come first and the bound stops the rest early.
 func (r *run) rootsByFrag(h []float64) {
-	v, fw := r.v, r.req.FragWeight
+	fw := r.req.FragWeight
 	rest := len(r.p.order) - 1
 	r.froots = r.froots[:0]
 	for _, y := range r.tb.rootOrder[0] {
 		if !r.allowed(y) {
 			continue
 		}
-		a := 0
-		for i := v.boff[y]; i < v.boff[y+1]; i++ {
-			if v.bd[i] > r.fdepth {
-				break
-			}
-			if r.allowed(v.bq[i]) {
-				a++
-			}
-		}
+		a := len(r.allowedBall(y))
 		r.froots = append(r.froots, rootKey{q: y, pos: int32(len(r.froots)), key: h[y] + fw*float64(max(0, a-rest))})
 	}
 	slices.SortFunc(r.froots, func(a, b rootKey) int {
@@ -276,18 +268,36 @@ func (r *run) fragBound(t int) float64 {
 	return r.req.FragWeight * float64(c)
 }
 
-// fragDelta is the change fragPlace(y) would make to the count.
-func (r *run) fragDelta(y int32) int32 {
-	v := r.v
-	var d int32
-	if r.fcover[y] > 0 {
-		d--
+// allowedBall lists the allowed qubits within fdepth hops of y (y left
+// out), computed once per request: the fragmentation count only ever
+// looks at those, and the search places and unplaces the same qubits many
+// times.
+func (r *run) allowedBall(y int32) []int32 {
+	if r.fbmark[y] == r.gen {
+		return r.fball[r.foff[y] : r.foff[y]+r.flen[y]]
 	}
+	v := r.v
+	start := len(r.fball)
 	for i := v.boff[y]; i < v.boff[y+1]; i++ {
 		if v.bd[i] > r.fdepth {
 			break
 		}
-		if x := v.bq[i]; r.fcover[x] == 0 && !r.used[x] && r.allowed(x) {
+		if x := v.bq[i]; r.allowed(x) {
+			r.fball = append(r.fball, x)
+		}
+	}
+	r.foff[y], r.flen[y], r.fbmark[y] = int32(start), int32(len(r.fball)-start), r.gen
+	return r.fball[start:]
+}
+
+// fragDelta is the change fragPlace(y) would make to the count.
+func (r *run) fragDelta(y int32) int32 {
+	var d int32
+	if r.fcover[y] > 0 {
+		d--
+	}
+	for _, x := range r.allowedBall(y) {
+		if r.fcover[x] == 0 && !r.used[x] {
 			d++
 		}
 	}
@@ -297,18 +307,15 @@ func (r *run) fragDelta(y int32) int32 {
 // fragPlace marks y placed and updates the fragmentation count: y leaves
 // it (it was counted if covered: it is allowed and was unplaced), and the
 // allowed, unplaced qubits within fdepth hops that y covers first join it.
+// Only allowed qubits' cover is kept (y is allowed: the others' cover
+// never counts).
 func (r *run) fragPlace(y int32) {
-	v := r.v
 	if r.fcover[y] > 0 {
 		r.fcount--
 	}
 	r.used[y] = true
-	for i := v.boff[y]; i < v.boff[y+1]; i++ {
-		if v.bd[i] > r.fdepth {
-			break
-		}
-		x := v.bq[i]
-		if r.fcover[x] == 0 && !r.used[x] && r.allowed(x) {
+	for _, x := range r.allowedBall(y) {
+		if r.fcover[x] == 0 && !r.used[x] {
 			r.fcount++
 		}
 		r.fcover[x]++
@@ -317,13 +324,8 @@ func (r *run) fragPlace(y int32) {
 
 // fragUnplace undoes fragPlace(y).
 func (r *run) fragUnplace(y int32) {
-	v := r.v
-	for i := v.boff[y]; i < v.boff[y+1]; i++ {
-		if v.bd[i] > r.fdepth {
-			break
-		}
-		x := v.bq[i]
-		if r.fcover[x]--; r.fcover[x] == 0 && !r.used[x] && r.allowed(x) {
+	for _, x := range r.allowedBall(y) {
+		if r.fcover[x]--; r.fcover[x] == 0 && !r.used[x] {
 			r.fcount--
 		}
 	}

@@ -56,11 +56,18 @@ type run struct {
 	// counts, per qubit, the placed qubits within fdepth hops; fcount is the
 	// number of allowed, unplaced qubits with fcover > 0 — frag of the
 	// partial placement (see fragPlace).
-	fragOn   bool
-	fdepth   uint8
-	fcover   []int32
-	fcount   int32
-	froots   []rootKey // roots in order of their bound (rootsByFrag)
+	fragOn bool
+	fdepth uint8
+	fcover []int32
+	fcount int32
+	froots []rootKey // roots in order of their bound (rootsByFrag)
+	// The allowed qubits within fdepth hops of each qubit, listed on first
+	// use in the request (allowedBall): fball[foff[q]:foff[q]+flen[q]]
+	// when fbmark[q] == gen.
+	fball    []int32
+	foff     []int32
+	flen     []int32
+	fbmark   []uint32
 	scratch2 []float64
 
 	nodes     int
@@ -91,6 +98,7 @@ func (r *run) reset(p *pattern, req *Request, occ *Occupancy, reserved []int, bu
 		clear(r.amark)
 		clear(r.rmark)
 		clear(r.dead)
+		clear(r.fbmark)
 		r.compsGen = 0
 		r.gen = 1
 	}
@@ -115,6 +123,10 @@ func (r *run) reset(p *pattern, req *Request, occ *Occupancy, reserved []int, bu
 			r.fcover = make([]int32, r.v.n)
 		}
 		clear(r.fcover)
+		if len(r.foff) != r.v.n {
+			r.foff, r.flen, r.fbmark = make([]int32, r.v.n), make([]int32, r.v.n), make([]uint32, r.v.n)
+		}
+		r.fball = r.fball[:0]
 		r.fdepth, r.fcount = uint8(req.Buffer+1), 0
 	}
 	kc := len(p.order)
