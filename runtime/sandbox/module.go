@@ -25,6 +25,7 @@ type Module struct {
 	host    *Host
 	name    string
 	version int
+	label   string // name@version
 	c       *Compiled
 	metered bool // counted in metrics and reported in events (not a conformance run)
 	mm      *moduleMetrics
@@ -62,7 +63,7 @@ type instance struct {
 }
 
 func (h *Host) newModule(name string, version int, c *Compiled, metered bool) *Module {
-	m := &Module{host: h, name: name, version: version, c: c,
+	m := &Module{host: h, name: name, version: version, label: fmt.Sprintf("%s@%d", name, version), c: c,
 		slots: make(chan struct{}, h.cfg.PoolSize), idle: make(chan *instance, h.cfg.PoolSize)}
 	m.health.policy = h.cfg.Quarantine
 	m.metered = metered
@@ -88,7 +89,7 @@ func (m *Module) SHA256() string { return m.c.SHA256 }
 func (m *Module) Size() int { return m.c.Size }
 
 // String is "name@version".
-func (m *Module) String() string { return fmt.Sprintf("%s@%d", m.name, m.version) }
+func (m *Module) String() string { return m.label }
 
 // ModuleStats are a loaded module version's counters.
 type ModuleStats struct {
