@@ -1,10 +1,6 @@
 package alloc
 
-import (
-	"cmp"
-	"math"
-	"slices"
-)
+import "math"
 
 // Exact search: subgraph embedding of the request's core (its vertices with
 // an edge) into the usable couplers between allowed qubits, depth first in
@@ -149,7 +145,8 @@ func (r *run) dfs(t int, cost, pend float64) {
 		var y int32
 		var key float64
 		if byFrag {
-			y, key = r.froots[i].q, r.froots[i].key
+			e := r.popRoot()
+			y, key = e.q, e.key
 		} else {
 			y = roots[i]
 			key = h[y]
@@ -241,12 +238,49 @@ func (r *run) rootsByFrag(h []float64) {
 		a := len(r.allowedBall(y))
 		r.froots = append(r.froots, rootKey{q: y, pos: int32(len(r.froots)), key: h[y] + fw*float64(max(0, a-rest))})
 	}
-	slices.SortFunc(r.froots, func(a, b rootKey) int {
-		if c := cmp.Compare(a.key, b.key); c != 0 {
-			return c
+	// A heap, popped as the search goes (popRoot): the bound usually stops
+	// it after a few roots, so most of a sort would be wasted.
+	for i := len(r.froots)/2 - 1; i >= 0; i-- {
+		r.siftRoot(i, len(r.froots))
+	}
+	r.fheap = len(r.froots)
+}
+
+// popRoot removes and returns the root of least bound (ties: the static
+// order) from the heap rootsByFrag made.
+func (r *run) popRoot() rootKey {
+	f := r.froots
+	top := f[0]
+	r.fheap--
+	f[0] = f[r.fheap]
+	r.siftRoot(0, r.fheap)
+	return top
+}
+
+// siftRoot moves froots[i] down to its place in the heap of the first n.
+func (r *run) siftRoot(i, n int) {
+	f := r.froots
+	for {
+		m := i
+		if l := 2*i + 1; l < n && f[l].less(f[m]) {
+			m = l
 		}
-		return cmp.Compare(a.pos, b.pos) // ties: the static order
-	})
+		if c := 2*i + 2; c < n && f[c].less(f[m]) {
+			m = c
+		}
+		if m == i {
+			return
+		}
+		f[i], f[m] = f[m], f[i]
+		i = m
+	}
+}
+
+func (a rootKey) less(b rootKey) bool {
+	if a.key != b.key {
+		return a.key < b.key
+	}
+	return a.pos < b.pos
 }
 
 // rootKey is a root, its place in the static order and its bound

@@ -60,7 +60,8 @@ type run struct {
 	fdepth uint8
 	fcover []int32
 	fcount int32
-	froots []rootKey // roots in order of their bound (rootsByFrag)
+	froots []rootKey // roots by their bound, a heap of the first fheap (rootsByFrag)
+	fheap  int
 	// The allowed qubits within fdepth hops of each qubit, listed on first
 	// use in the request (allowedBall): fball[foff[q]:foff[q]+flen[q]]
 	// when fbmark[q] == gen.
