@@ -376,13 +376,15 @@ func (c *Controller) placeLocked(ctx context.Context, caller Caller, p AllocateP
 	reserved := c.reservedLocked(caller.Tenant, now)
 	var res *alloc.Placement
 	var err error
+	// A speculation searched on another calibration is not to be used.
+	fresh := spec != nil && spec.epoch == c.eng.Model().Cal.Epoch
 	switch {
-	case spec != nil && spec.hash == c.occ.Hash() && slices.Equal(spec.reserved, reserved):
+	case fresh && spec.hash == c.occ.Hash() && slices.Equal(spec.reserved, reserved):
 		// Searched on this very state: its answer, placement or refusal.
 		res, err = spec.res, spec.err
 		c.met.DecisionTime.Observe(spec.took.Seconds())
 		c.met.Speculation.WithLabelValues("used").Inc()
-	case spec != nil && spec.res != nil && alloc.Validate(c.dev.Model(), &p.Req, c.occ, reserved, spec.res.Mapping) == nil:
+	case fresh && spec.res != nil && alloc.Validate(c.dev.Model(), &p.Req, c.occ, reserved, spec.res.Mapping) == nil:
 		// The state changed meanwhile, but not under this placement.
 		res = spec.res
 		c.met.DecisionTime.Observe(spec.took.Seconds())
@@ -441,12 +443,16 @@ func (c *Controller) placeLocked(ctx context.Context, caller Caller, p AllocateP
 // check and the commit. The native engine searches under mu: at tens of
 // microseconds a search, the snapshot and the searches made stale by
 // concurrent grants cost more than the lock (about 15% of the in-process
-// throughput with 8 clients). placeLocked uses its answer when the occupancy and the
+// throughput with 8 clients).
+//
+// placeLocked uses the answer when the calibration, the occupancy and the
 // reserved qubits are still those it was searched on, or when its
-// placement is still valid on the changed state (another grant or a
-// release landed meanwhile, elsewhere on the device); otherwise it searches
-// again under mu. A speculative placement is validated like any other.
+// placement is still valid on the changed occupancy (another grant or a
+// release landed meanwhile, elsewhere on the device); otherwise it
+// searches again under mu. A speculative placement is validated like any
+// other.
 type speculation struct {
+	epoch    uint64
 	hash     [2]uint64
 	reserved []int
 	res      *alloc.Placement
@@ -474,13 +480,14 @@ func (c *Controller) speculate(ctx context.Context, caller Caller, p *AllocatePa
 	}
 	occ := c.occ.Clone()
 	reserved := c.reservedLocked(caller.Tenant, c.now())
+	epoch := c.eng.Model().Cal.Epoch
 	c.mu.Unlock()
 	t0 := time.Now()
 	res, err := c.placeWithModules(ctx, &p.Req, occ, reserved)
 	if err != nil && !errors.Is(err, alloc.ErrNoRegion) && !errors.Is(err, alloc.ErrTooFewQubits) && !errors.Is(err, alloc.ErrFloor) {
 		return nil // bad request, cancelled, ...: placeLocked reports it
 	}
-	return &speculation{hash: occ.Hash(), reserved: reserved, res: res, err: err, took: time.Since(t0)}
+	return &speculation{epoch: epoch, hash: occ.Hash(), reserved: reserved, res: res, err: err, took: time.Since(t0)}
 }
 
 // persist writes a pending placement's record (synced) and makes it an
