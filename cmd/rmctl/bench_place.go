@@ -62,7 +62,7 @@ func runBenchPlace(args []string, stdout, stderr io.Writer) int {
 	repeat := fs.Float64("repeat", 0, "fraction of requests that reuse the previous request's occupancy (exercises the cache: a repeated request on an unchanged occupancy is a hit)")
 	noCache := fs.Bool("no-cache", false, "disable the allocation cache")
 	asJSON := fs.Bool("json", false, "print one JSON object")
-	strategy := fs.String("strategy", "native", "native: the built-in Go engine; wasm: the WebAssembly placement and scoring modules (--placement-module, --scoring-module; make modules builds the built-in ones), with the deadline guard on")
+	strategy := fs.String("strategy", "native", "native: the built-in Go engine; wasm: the WebAssembly placement and scoring modules (--placement-module, --scoring-module; make modules builds the built-in ones), with the deadline guard on; both: the two on the same requests, taking turns, and the ratio")
 	placeMod := fs.String("placement-module", "bin/modules/placement.wasm", "placement module for --strategy wasm")
 	scoreMod := fs.String("scoring-module", "bin/modules/scoring.wasm", "scoring module for --strategy wasm")
 	fs.Usage = func() {
@@ -91,8 +91,8 @@ func runBenchPlace(args []string, stdout, stderr io.Writer) int {
 	case *warmup < 0:
 		fail(stdout, stderr, *asJSON, fmt.Errorf("--warmup %d: must be >= 0", *warmup))
 		return 2
-	case *strategy != "native" && *strategy != "wasm":
-		fail(stdout, stderr, *asJSON, fmt.Errorf("--strategy %q: want native or wasm", *strategy))
+	case *strategy != "native" && *strategy != "wasm" && *strategy != "both":
+		fail(stdout, stderr, *asJSON, fmt.Errorf("--strategy %q: want native, wasm or both", *strategy))
 		return 2
 	case *model != "random" && *model != "tasks":
 		fail(stdout, stderr, *asJSON, fmt.Errorf("--occupancy-model %q: want random or tasks", *model))
@@ -118,14 +118,14 @@ func runBenchPlace(args []string, stdout, stderr io.Writer) int {
 		return fail(stdout, stderr, *asJSON, err)
 	}
 	ctx := context.Background()
-	place := e.Place
-	if *strategy == "wasm" {
+	var wasm placeFunc
+	if *strategy != "native" {
 		pipe, closeHost, err := loadPipeline(ctx, m, *placeMod, *scoreMod)
 		if err != nil {
 			return fail(stdout, stderr, *asJSON, err)
 		}
 		defer closeHost()
-		place = func(ctx context.Context, req *alloc.Request, occ *alloc.Occupancy, reserved []int) (*alloc.Placement, error) {
+		wasm = func(ctx context.Context, req *alloc.Request, occ *alloc.Occupancy, reserved []int) (*alloc.Placement, error) {
 			return pipe.Place(ctx, m, req, occ, reserved)
 		}
 	}
@@ -136,55 +136,132 @@ func runBenchPlace(args []string, stdout, stderr io.Writer) int {
 		}
 		return randomOccupancy(m, *frac, rng)
 	}
-	out := benchPlaceJSON{Strategy: *strategy, Device: m.Name, Request: what, Occupancy: *frac, OccupancyModel: *model, Buffer: rf.buffer,
-		Budget: rf.budget, Seed: *seed, Repeat: *repeat, Iterations: *iters, Strategies: map[string]int{}}
+	// The placers to time, in turns on each request.
+	var runs []*placeRun
+	add := func(name string, f placeFunc) {
+		runs = append(runs, &placeRun{place: f, out: benchPlaceJSON{Strategy: name, Device: m.Name, Request: what, Occupancy: *frac,
+			OccupancyModel: *model, Buffer: rf.buffer, Budget: rf.budget, Seed: *seed, Repeat: *repeat, Iterations: *iters,
+			Strategies: map[string]int{}}})
+	}
+	if *strategy != "wasm" {
+		add("native", e.Place)
+	}
+	if wasm != nil {
+		add("wasm", wasm)
+	}
 	for i := 0; i < *warmup; i++ {
-		_, _ = place(ctx, req, gen(), nil)
+		occ := gen()
+		for _, r := range runs {
+			_, _ = r.place(ctx, req, occ, nil)
+		}
 	}
 	// The occupancies are generated before timing, so that their garbage
 	// does not land on the timed calls.
 	occs := make([]*alloc.Occupancy, *iters)
+	distinct := 0
 	for i := range occs {
 		if i == 0 || rng.Float64() >= *repeat {
 			occs[i] = gen()
-			out.Occupancies++
+			distinct++
 		} else {
 			occs[i] = occs[i-1]
 		}
 	}
 	before := e.Stats()
-	lat := make([]float64, 0, *iters)
-	var sumESP, sumSwaps, sumNodes float64
 	runtime.GC()
-	for _, occ := range occs {
-		start := time.Now()
-		pl, err := place(ctx, req, occ, nil)
-		lat = append(lat, float64(time.Since(start).Nanoseconds())/1e3)
-		if err != nil {
-			out.Failures++
-			if out.FailureReasons == nil {
-				out.FailureReasons = map[string]int{}
-			}
-			out.FailureReasons[reasonOf(err)]++
-			continue
-		}
-		sumESP += pl.ESP
-		sumSwaps += float64(pl.Swaps)
-		sumNodes += float64(pl.Nodes)
-		out.Strategies[pl.Strategy]++
-		if pl.Optimal {
-			out.Optimal++
+	for i, occ := range occs {
+		for j := range runs {
+			// Taking turns: neither always runs first (on warm caches).
+			r := runs[(i+j)%len(runs)]
+			start := time.Now()
+			pl, err := r.place(ctx, req, occ, nil)
+			r.add(pl, err, float64(time.Since(start).Nanoseconds())/1e3)
 		}
 	}
 	after := e.Stats()
-	if t := (after.CacheHits - before.CacheHits) + (after.CacheMisses - before.CacheMisses); t > 0 {
-		out.CacheHitRate = float64(after.CacheHits-before.CacheHits) / float64(t)
+	for _, r := range runs {
+		r.out.Occupancies = distinct
+		r.finish()
+		if r.out.Strategy == "native" {
+			if t := (after.CacheHits - before.CacheHits) + (after.CacheMisses - before.CacheMisses); t > 0 {
+				r.out.CacheHitRate = float64(after.CacheHits-before.CacheHits) / float64(t)
+			}
+		}
 	}
-	if ok := *iters - out.Failures; ok > 0 {
-		out.MeanESP = sumESP / float64(ok)
-		out.MeanSwaps = sumSwaps / float64(ok)
-		out.MeanNodes = sumNodes / float64(ok)
+	if len(runs) == 2 {
+		n, w := &runs[0].out, &runs[1].out
+		both := benchPlaceBothJSON{Native: *n, Wasm: *w, Ratio: map[string]float64{
+			"p50": w.P50US / n.P50US, "p90": w.P90US / n.P90US, "p99": w.P99US / n.P99US, "mean": w.MeanUS / n.MeanUS}}
+		if *asJSON {
+			if err := printJSON(stdout, both); err != nil {
+				return fail(stdout, stderr, false, err)
+			}
+			return 0
+		}
+		printBenchPlace(stdout, n)
+		fmt.Fprintln(stdout)
+		printBenchPlace(stdout, w)
+		fmt.Fprintf(stdout, "\nwasm / native: p50 %.1fx  p90 %.1fx  p99 %.1fx  mean %.1fx (the same requests, taking turns)\n",
+			both.Ratio["p50"], both.Ratio["p90"], both.Ratio["p99"], both.Ratio["mean"])
+		return 0
 	}
+	out := &runs[0].out
+	if *asJSON {
+		if err := printJSON(stdout, out); err != nil {
+			return fail(stdout, stderr, false, err)
+		}
+		return 0
+	}
+	printBenchPlace(stdout, out)
+	return 0
+}
+
+// benchPlaceBothJSON is the output of rmctl bench place --strategy both
+// --json: each strategy's figures on the same requests and wasm's over
+// native's.
+type benchPlaceBothJSON struct {
+	Native benchPlaceJSON     `json:"native"`
+	Wasm   benchPlaceJSON     `json:"wasm"`
+	Ratio  map[string]float64 `json:"wasm_over_native"`
+}
+
+type placeFunc func(ctx context.Context, req *alloc.Request, occ *alloc.Occupancy, reserved []int) (*alloc.Placement, error)
+
+// placeRun gathers one strategy's results.
+type placeRun struct {
+	place                      placeFunc
+	out                        benchPlaceJSON
+	lat                        []float64
+	sumESP, sumSwaps, sumNodes float64
+}
+
+func (r *placeRun) add(pl *alloc.Placement, err error, us float64) {
+	r.lat = append(r.lat, us)
+	if err != nil {
+		r.out.Failures++
+		if r.out.FailureReasons == nil {
+			r.out.FailureReasons = map[string]int{}
+		}
+		r.out.FailureReasons[reasonOf(err)]++
+		return
+	}
+	r.sumESP += pl.ESP
+	r.sumSwaps += float64(pl.Swaps)
+	r.sumNodes += float64(pl.Nodes)
+	r.out.Strategies[pl.Strategy]++
+	if pl.Optimal {
+		r.out.Optimal++
+	}
+}
+
+func (r *placeRun) finish() {
+	out := &r.out
+	if ok := out.Iterations - out.Failures; ok > 0 {
+		out.MeanESP = r.sumESP / float64(ok)
+		out.MeanSwaps = r.sumSwaps / float64(ok)
+		out.MeanNodes = r.sumNodes / float64(ok)
+	}
+	lat := r.lat
 	sort.Float64s(lat)
 	pct := func(p float64) float64 {
 		i := int(math.Ceil(p*float64(len(lat)))) - 1
@@ -195,13 +272,11 @@ func runBenchPlace(args []string, stdout, stderr io.Writer) int {
 		out.MeanUS += x
 	}
 	out.MeanUS /= float64(len(lat))
-	if *asJSON {
-		if err := printJSON(stdout, out); err != nil {
-			return fail(stdout, stderr, false, err)
-		}
-		return 0
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 2, 2, ' ', 0)
+}
+
+func printBenchPlace(w io.Writer, out *benchPlaceJSON) {
+	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
+	fmt.Fprintf(tw, "strategy\t%s\n", out.Strategy)
 	fmt.Fprintf(tw, "device\t%s\n", out.Device)
 	fmt.Fprintf(tw, "request\t%s, buffer %d\n", out.Request, out.Buffer)
 	fmt.Fprintf(tw, "occupancy\t%.0f%% (%s, %d occupancies, repeat %.2f)\n", 100*out.Occupancy, out.OccupancyModel, out.Occupancies, out.Repeat)
@@ -211,7 +286,6 @@ func runBenchPlace(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(tw, "strategies\t%v\n", out.Strategies)
 	fmt.Fprintf(tw, "cache hit rate\t%.3f\n", out.CacheHitRate)
 	tw.Flush()
-	return 0
 }
 
 // randomOccupancy holds a random frac of the qubits, all in one task with

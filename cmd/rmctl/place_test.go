@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"math"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -175,4 +178,45 @@ func TestTasksOccupancy(t *testing.T) {
 		}
 	}
 	_ = hal.Unreachable
+}
+
+// TestBenchPlaceBoth: --strategy both times the built-in engine and the
+// built-in modules on the same requests and reports each and the ratio;
+// one algorithm in two deployments gives the same placements.
+func TestBenchPlaceBoth(t *testing.T) {
+	dir := t.TempDir()
+	for _, kind := range []string{"placement", "scoring"} {
+		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-o", filepath.Join(dir, kind+".wasm"), "../../modules/builtin/"+kind)
+		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("building %s: %v\n%s", kind, err, b)
+		}
+	}
+	code, out, errs := runCmd("bench", "place", "--device", "synthetic:heavyhex-127", "--qubits", "5", "--shape", "linear",
+		"--occupancy", "0.5", "--iterations", "150", "--seed", "2", "--strategy", "both", "--no-cache",
+		"--placement-module", filepath.Join(dir, "placement.wasm"), "--scoring-module", filepath.Join(dir, "scoring.wasm"), "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s %s", code, out, errs)
+	}
+	var got benchPlaceBothJSON
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	n, w := got.Native, got.Wasm
+	if n.Strategy != "native" || w.Strategy != "wasm" || n.Iterations != 150 || w.Iterations != 150 {
+		t.Fatalf("%+v", got)
+	}
+	if n.Failures != w.Failures || math.Abs(n.MeanESP-w.MeanESP) > 1e-9 || n.MeanESP <= 0 {
+		t.Errorf("native and modules differ: failures %d/%d, mean ESP %v/%v", n.Failures, w.Failures, n.MeanESP, w.MeanESP)
+	}
+	if r := got.Ratio["p50"]; !(r > 0) || math.Abs(r-w.P50US/n.P50US) > 1e-9 {
+		t.Errorf("ratio %v, p50 %v / %v", got.Ratio, w.P50US, n.P50US)
+	}
+	// And without --json, a table of each and the ratio.
+	code, out, _ = runCmd("bench", "place", "--device", "synthetic:heavyhex-127", "--qubits", "3", "--shape", "linear",
+		"--iterations", "20", "--strategy", "both",
+		"--placement-module", filepath.Join(dir, "placement.wasm"), "--scoring-module", filepath.Join(dir, "scoring.wasm"))
+	if code != 0 || !strings.Contains(out, "wasm / native: p50") || strings.Count(out, "latency us") != 2 {
+		t.Errorf("exit %d:\n%s", code, out)
+	}
 }
