@@ -154,7 +154,7 @@ func (r *run) dfs(t int, cost, pend float64) {
 		if cost+pend+key+extra >= r.set.Bound() {
 			return // roots are by bound: the rest are no better
 		}
-		if r.tick() {
+		if r.spend(1) {
 			return
 		}
 		if !r.viable(y, p.compSize[lv]) {
@@ -193,7 +193,7 @@ func (r *run) try(t int, y int32, nc, np, extra float64) {
 	if nc+np+extra >= r.set.Bound() {
 		return
 	}
-	if r.tick() {
+	if r.spend(1) {
 		return
 	}
 	r.phi[t] = y

@@ -713,7 +713,7 @@ func (r *run) esu(root int32, lo, hi int, roSum float64, allMeas bool, roMin, ed
 		}
 	}
 	for i := hi - 1; i >= lo; i-- {
-		if r.tick() {
+		if r.spend(1) {
 			return
 		}
 		w := rs.ext[i]
@@ -995,7 +995,7 @@ func (r *run) assign(t int, cost, cMin float64) {
 		rs.luse[x.li] = true
 		lb := r.assignBound(t+1, cMin)
 		if x.c+lb+rs.nodeConst < r.set.Bound() {
-			if r.tick() {
+			if r.spend(1) {
 				rs.luse[x.li] = false
 				return
 			}

@@ -227,13 +227,12 @@ func (r *run) cancelled() bool {
 	}
 }
 
-// tick counts one search node and reports whether the search must stop.
-func (r *run) tick() bool { return r.spend(1) }
-
 // spend counts n nodes of work (a node is about the work of one step of
 // the exact search, some tens of nanoseconds) and reports whether the
 // search must stop: budget spent, or the wall-clock safety net passed
-// (checked every 1024 nodes).
+// (checked every 1024 nodes). It is small enough to inline into the
+// search loops (a call per node costs as much as the node inside a
+// WebAssembly guest).
 func (r *run) spend(n int) bool {
 	r.nodes += n
 	if r.nodes > r.budget || r.nodes >= r.nextCheck {
