@@ -156,42 +156,7 @@ func FillRequest(dst *abi.Request, r *alloc.Request, epoch uint64, maxCandidates
 		}
 	} else {
 		dst.OneQ = nil
-		switch r.Shape.Kind {
-		case alloc.ShapeLinear:
-			for i := 0; i+1 < k; i++ {
-				add(i, i+1, 1)
-			}
-		case alloc.ShapeRing:
-			for i := 0; i+1 < k; i++ {
-				add(i, i+1, 1)
-			}
-			if k >= 3 {
-				add(k-1, 0, 1)
-			}
-		case alloc.ShapeStar:
-			for i := 1; i < k; i++ {
-				add(0, i, 1)
-			}
-		case alloc.ShapeGrid:
-			R, C := r.Shape.Rows, r.Shape.Cols
-			for i := 0; i < R; i++ {
-				for j := 0; j < C; j++ {
-					q := i*C + j
-					if j+1 < C {
-						add(q, q+1, 1)
-					}
-					if i+1 < R {
-						add(q, q+C, 1)
-					}
-				}
-			}
-		case alloc.ShapeClique:
-			for i := 0; i < k; i++ {
-				for j := i + 1; j < k; j++ {
-					add(i, j, 1)
-				}
-			}
-		}
+		r.Shape.EachPair(k, func(a, b int) { add(a, b, 1) })
 	}
 	e := dst.Edges
 	sort.Slice(e, func(i, j int) bool {

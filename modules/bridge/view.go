@@ -20,6 +20,23 @@ type OccupancyView struct {
 	res []int
 }
 
+// GuestEngine makes the engine a built-in module runs on a device view,
+// and the occupancy view it rebuilds on each call. The engine has no
+// placement cache (the host's engine caches final placements) and no
+// wall-clock limit (a guest's clock does not move; the host's deadline
+// bounds the call).
+func GuestEngine(d *abi.Device) (*alloc.Engine, *OccupancyView, error) {
+	m, err := Model(d)
+	if err != nil {
+		return nil, nil, err
+	}
+	eng, err := alloc.NewEngine(m, alloc.Options{CacheSize: -1, MaxTime: -1})
+	if err != nil {
+		return nil, nil, err
+	}
+	return eng, NewOccupancyView(m.Topology), nil
+}
+
 // NewOccupancyView returns a view of an empty occupancy of t.
 func NewOccupancyView(t *hal.Topology) *OccupancyView {
 	return &OccupancyView{occ: alloc.NewOccupancy(t)}

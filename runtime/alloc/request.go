@@ -44,6 +44,48 @@ func (s Shape) String() string {
 	return shapeNames[s.Kind]
 }
 
+// EachPair calls add(a, b) once for each pair of the shape's k logical
+// qubits that interact (a grid takes its rows and columns from s), in the
+// shape's numbering.
+func (s Shape) EachPair(k int, add func(a, b int)) {
+	switch s.Kind {
+	case ShapeLinear:
+		for i := 0; i+1 < k; i++ {
+			add(i, i+1)
+		}
+	case ShapeRing:
+		for i := 0; i+1 < k; i++ {
+			add(i, i+1)
+		}
+		if k >= 3 {
+			add(k-1, 0)
+		}
+	case ShapeStar:
+		for i := 1; i < k; i++ {
+			add(0, i)
+		}
+	case ShapeGrid:
+		R, C := s.Rows, s.Cols
+		for i := 0; i < R; i++ {
+			for j := 0; j < C; j++ {
+				q := i*C + j
+				if j+1 < C {
+					add(q, q+1)
+				}
+				if i+1 < R {
+					add(q, q+C)
+				}
+			}
+		}
+	case ShapeClique:
+		for i := 0; i < k; i++ {
+			for j := i + 1; j < k; j++ {
+				add(i, j)
+			}
+		}
+	}
+}
+
 // ParseShape reads "linear", "ring", "star", "grid:RxC", "clique" or "none"
 // (case-insensitive).
 func ParseShape(s string) (Shape, error) {
@@ -240,42 +282,7 @@ func (r *Request) logicalGraph() (edges []wedge, meas []float64, oneq []float64)
 			}
 		}
 	} else {
-		switch r.Shape.Kind {
-		case ShapeLinear:
-			for i := 0; i+1 < n; i++ {
-				add(i, i+1, 1)
-			}
-		case ShapeRing:
-			for i := 0; i+1 < n; i++ {
-				add(i, i+1, 1)
-			}
-			if n >= 3 {
-				add(n-1, 0, 1)
-			}
-		case ShapeStar:
-			for i := 1; i < n; i++ {
-				add(0, i, 1)
-			}
-		case ShapeGrid:
-			R, C := r.Shape.Rows, r.Shape.Cols
-			for i := 0; i < R; i++ {
-				for j := 0; j < C; j++ {
-					q := i*C + j
-					if j+1 < C {
-						add(q, q+1, 1)
-					}
-					if i+1 < R {
-						add(q, q+C, 1)
-					}
-				}
-			}
-		case ShapeClique:
-			for i := 0; i < n; i++ {
-				for j := i + 1; j < n; j++ {
-					add(i, j, 1)
-				}
-			}
-		}
+		r.Shape.EachPair(n, func(a, b int) { add(a, b, 1) })
 	}
 	sort.Slice(edges, func(i, j int) bool {
 		if edges[i].a != edges[j].a {

@@ -19,11 +19,11 @@ package balance
 import (
 	"fmt"
 	"math"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/eigen-os/rm/mqtt"
+	"github.com/eigen-os/rm/runtime/alloc"
 )
 
 // Need is what a request asks of a device.
@@ -155,52 +155,17 @@ func analyze(need Need) (shapeInfo, error) {
 		shape = "linear"
 	}
 	info.name = shape
-	switch shape {
-	case "linear", "line", "chain", "path":
-		for i := 0; i+1 < n; i++ {
-			edge(i, i+1, 1)
-		}
-	case "ring", "cycle":
-		for i := 0; i+1 < n; i++ {
-			edge(i, i+1, 1)
-		}
-		if n >= 3 {
-			edge(n-1, 0, 1)
-		}
-	case "star":
-		for i := 1; i < n; i++ {
-			edge(0, i, 1)
-		}
-	case "clique", "all-to-all", "full":
-		for i := 0; i < n; i++ {
-			for j := i + 1; j < n; j++ {
-				edge(i, j, 1)
-			}
-		}
-	case "none", "independent":
+	sh, err := alloc.ParseShape(shape)
+	if err != nil {
+		return shapeInfo{}, fmt.Errorf("need.shape: unknown shape %q (want linear, ring, star, grid:RxC, clique or none)", need.Shape)
+	}
+	switch {
+	case sh.Kind == alloc.ShapeNone:
 		info.none = true
+	case sh.Kind == alloc.ShapeGrid && sh.Rows*sh.Cols != n:
+		return shapeInfo{}, fmt.Errorf("need.shape: %s has %d qubits, the request asks for %d", shape, sh.Rows*sh.Cols, n)
 	default:
-		rest, ok := strings.CutPrefix(shape, "grid:")
-		r, c, ok2 := strings.Cut(rest, "x")
-		rows, err1 := strconv.Atoi(r)
-		cols, err2 := strconv.Atoi(c)
-		if !ok || !ok2 || err1 != nil || err2 != nil || rows < 1 || cols < 1 {
-			return shapeInfo{}, fmt.Errorf("need.shape: unknown shape %q (want linear, ring, star, grid:RxC, clique or none)", need.Shape)
-		}
-		if rows*cols != n {
-			return shapeInfo{}, fmt.Errorf("need.shape: %s has %d qubits, the request asks for %d", shape, rows*cols, n)
-		}
-		for i := 0; i < rows; i++ {
-			for j := 0; j < cols; j++ {
-				q := i*cols + j
-				if j+1 < cols {
-					edge(q, q+1, 1)
-				}
-				if i+1 < rows {
-					edge(q, q+cols, 1)
-				}
-			}
-		}
+		sh.EachPair(n, func(a, b int) { edge(a, b, 1) })
 	}
 	return info, nil
 }

@@ -376,17 +376,19 @@ func (c *Controller) placeLocked(ctx context.Context, caller Caller, p AllocateP
 	reserved := c.reservedLocked(caller.Tenant, now)
 	var res *alloc.Placement
 	var err error
-	// A speculation searched on another calibration is not to be used.
+	// A speculation is used when it was searched on this very state (its
+	// answer, placement or refusal), or when the state changed meanwhile
+	// but not under its placement; never across calibration epochs.
 	fresh := spec != nil && spec.epoch == c.eng.Model().Cal.Epoch
+	use := fresh && spec.hash == c.occ.Hash() && slices.Equal(spec.reserved, reserved)
+	validated := false
+	if fresh && !use && spec.res != nil {
+		use = alloc.Validate(c.dev.Model(), &p.Req, c.occ, reserved, spec.res.Mapping) == nil
+		validated = use
+	}
 	switch {
-	case fresh && spec.hash == c.occ.Hash() && slices.Equal(spec.reserved, reserved):
-		// Searched on this very state: its answer, placement or refusal.
+	case use:
 		res, err = spec.res, spec.err
-		c.met.DecisionTime.Observe(spec.took.Seconds())
-		c.met.Speculation.WithLabelValues("used").Inc()
-	case fresh && spec.res != nil && alloc.Validate(c.dev.Model(), &p.Req, c.occ, reserved, spec.res.Mapping) == nil:
-		// The state changed meanwhile, but not under this placement.
-		res = spec.res
 		c.met.DecisionTime.Observe(spec.took.Seconds())
 		c.met.Speculation.WithLabelValues("used").Inc()
 	default:
@@ -416,10 +418,14 @@ func (c *Controller) placeLocked(ctx context.Context, caller Caller, p AllocateP
 			return nil, err
 		}
 	}
-	// The host validates every placement, whoever proposed it.
-	if err := alloc.Validate(c.dev.Model(), &p.Req, c.occ, reserved, res.Mapping); err != nil {
-		c.met.IsolationViolations.Inc()
-		return nil, fmt.Errorf("placement refused by validation: %w", err)
+	// The host validates every placement, whoever proposed it (a
+	// speculative one checked on the changed state above is not checked
+	// twice).
+	if !validated {
+		if err := alloc.Validate(c.dev.Model(), &p.Req, c.occ, reserved, res.Mapping); err != nil {
+			c.met.IsolationViolations.Inc()
+			return nil, fmt.Errorf("placement refused by validation: %w", err)
+		}
 	}
 	qubits := append([]int(nil), res.Mapping...)
 	stored, _ := json.Marshal(storedRequest{Buffer: buf, TaskID: p.TaskID, Dur: p.Duration, Shape: p.Shape, Exclusive: excl})

@@ -423,14 +423,8 @@ func (m *Module) Place(ctx context.Context, model *hal.Model, req *alloc.Request
 	defer m.mu.RUnlock()
 	start := time.Now()
 	h := m.host
-	view := h.views.get(model)
-	aocc := h.occs.get(model, occ, reserved, req.Buffer)
-	inst, err := m.acquire(ctx, view)
+	inst, view, aocc, err := m.prepare(ctx, model, req, occ, reserved, h.cfg.MaxCandidates)
 	if err != nil {
-		return nil, err
-	}
-	if err := bridge.FillRequest(&inst.req, req, view.epoch, h.cfg.MaxCandidates); err != nil {
-		m.release(inst)
 		return nil, err
 	}
 	inst.in = abi.AppendCall(inst.in[:0], view.n, &inst.req, aocc, nil)
@@ -486,15 +480,8 @@ func (m *Module) Score(ctx context.Context, model *hal.Model, req *alloc.Request
 	}
 	defer m.mu.RUnlock()
 	start := time.Now()
-	h := m.host
-	view := h.views.get(model)
-	aocc := h.occs.get(model, occ, reserved, req.Buffer)
-	inst, err := m.acquire(ctx, view)
+	inst, view, aocc, err := m.prepare(ctx, model, req, occ, reserved, 0)
 	if err != nil {
-		return nil, err
-	}
-	if err := bridge.FillRequest(&inst.req, req, view.epoch, 0); err != nil {
-		m.release(inst)
 		return nil, err
 	}
 	inst.cands.Reset(req.Qubits, len(mappings))
@@ -514,6 +501,25 @@ func (m *Module) Score(ctx context.Context, model *hal.Model, req *alloc.Request
 	m.release(inst)
 	m.done(start)
 	return out, nil
+}
+
+// prepare takes an instance for a call on model (its device view loaded)
+// with the request in its ABI form, and the occupancy's ABI form. The
+// caller has entered the module (enter) and stays in it until the call is
+// done.
+func (m *Module) prepare(ctx context.Context, model *hal.Model, req *alloc.Request, occ *alloc.Occupancy, reserved []int, maxCandidates int) (*instance, *deviceView, *abi.Occupancy, error) {
+	h := m.host
+	view := h.views.get(model)
+	aocc := h.occs.get(model, occ, reserved, req.Buffer)
+	inst, err := m.acquire(ctx, view)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := bridge.FillRequest(&inst.req, req, view.epoch, maxCandidates); err != nil {
+		m.release(inst)
+		return nil, nil, nil, err
+	}
+	return inst, view, aocc, nil
 }
 
 func (m *Module) done(start time.Time) {

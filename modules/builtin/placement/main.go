@@ -2,9 +2,9 @@
 // native allocation engine (runtime/alloc) compiled into the guest, so that
 // the controller's built-in algorithm and its WebAssembly deployment are
 // one code. Once per calibration epoch it rebuilds a hal.Model from the
-// device view and makes an engine on it; each call brings the engine's
-// occupancy in step with the host's (committing and releasing only the
-// tasks that changed) and proposes the engine's placement.
+// device view and makes an engine on it (bridge.GuestEngine); each call
+// rebuilds the engine's occupancy from the call's task slots
+// (bridge.OccupancyView) and proposes the engine's placement.
 //
 // Build:
 //
@@ -15,7 +15,6 @@ import (
 	"context"
 	"errors"
 
-	"github.com/eigen-os/rm/hal"
 	"github.com/eigen-os/rm/modules/abi"
 	"github.com/eigen-os/rm/modules/bridge"
 	"github.com/eigen-os/rm/modules/sdk"
@@ -33,28 +32,13 @@ func main() {}
 // strategy is the engine on the current device view and the occupancy it
 // tracks.
 type strategy struct {
-	model *hal.Model
-	eng   *alloc.Engine
-
+	eng *alloc.Engine
 	occ *bridge.OccupancyView
 }
 
-// engineOptions are the engine's options inside the guest: no cache (the
-// host's engine caches final placements) and no wall-clock limit (the
-// guest's clock does not move; the host's deadline bounds the call).
-var engineOptions = alloc.Options{CacheSize: -1, MaxTime: -1}
-
-func (s *strategy) load(d *abi.Device) error {
-	m, err := bridge.Model(d)
-	if err != nil {
-		return err
-	}
-	eng, err := alloc.NewEngine(m, engineOptions)
-	if err != nil {
-		return err
-	}
-	s.model, s.eng, s.occ = m, eng, bridge.NewOccupancyView(m.Topology)
-	return nil
+func (s *strategy) load(d *abi.Device) (err error) {
+	s.eng, s.occ, err = bridge.GuestEngine(d)
+	return err
 }
 
 // place proposes the engine's placement. A request that cannot be placed

@@ -39,20 +39,9 @@ type strategy struct {
 	mapping []int
 }
 
-func (s *strategy) load(d *abi.Device) error {
-	m, err := bridge.Model(d)
-	if err != nil {
-		return err
-	}
-	eng, err := alloc.NewEngine(m, alloc.Options{
-		CacheSize: -1, // Evaluate does not use the cache
-		MaxTime:   -1, // the guest's clock does not move; the host's deadline bounds the call
-	})
-	if err != nil {
-		return err
-	}
-	s.eng, s.occ = eng, bridge.NewOccupancyView(m.Topology)
-	return nil
+func (s *strategy) load(d *abi.Device) (err error) {
+	s.eng, s.occ, err = bridge.GuestEngine(d)
+	return err
 }
 
 // score gives each candidate the engine's score (alloc.Engine.Evaluate:
