@@ -447,8 +447,17 @@ func (nativeSource) Candidates(ctx context.Context, cy *Cycle, set *CandidateSet
 		return nil
 	}
 	start := set.Len()
-	if r.embedPossible() && r.computeBounds() {
-		exhausted := r.searchExact(set)
+	var tab *embTable
+	if useTables && r.req.FragWeight == 0 {
+		tab = r.v.table(p)
+	}
+	if tab != nil || (r.embedPossible() && r.computeBounds()) {
+		var exhausted bool
+		if tab != nil {
+			exhausted = r.scanTable(tab, set)
+		} else {
+			exhausted = r.searchExact(set)
+		}
 		r.nodesTotal += r.nodes
 		if set.Len() > start {
 			if exhausted {

@@ -71,6 +71,11 @@ type run struct {
 	fbmark   []uint32
 	scratch2 []float64
 
+	// The allowed qubits as a bit set (allowedMask), valid when maskGen
+	// == gen.
+	mask    []uint64
+	maskGen uint32
+
 	nodes     int
 	nextCheck int
 	budget    int
@@ -100,7 +105,7 @@ func (r *run) reset(p *pattern, req *Request, occ *Occupancy, reserved []int, bu
 		clear(r.rmark)
 		clear(r.dead)
 		clear(r.fbmark)
-		r.compsGen = 0
+		r.compsGen, r.maskGen = 0, 0
 		r.gen = 1
 	}
 	r.anyRes = false

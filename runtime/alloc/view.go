@@ -50,6 +50,7 @@ type view struct {
 	bd   []uint8
 
 	bounds boundCache // tree bounds per pattern
+	tables tableCache // embedding tables per pattern (table.go)
 }
 
 type ccost struct {

@@ -1,0 +1,282 @@
+package alloc
+
+import (
+	"slices"
+	"sync"
+)
+
+// Embedding tables. The exact search's space for a small core on a device
+// is small: a 5-qubit chain has 291 embeddings on the 127-qubit
+// heavy-hex ibm_sherbrooke (its reverse is the same placement), whatever
+// the occupancy. So for such a core the space is
+// listed once per (pattern, calibration epoch), in the order the search
+// visits it (roots by their tree bound, neighbours cheapest first, the
+// shape's symmetric duplicates cut by the same constraints), each
+// embedding with its cost computed as the search computes it, and sorted
+// by cost, stably. A request scans the list: the first embedding whose
+// qubits it may all use is the search's answer (least cost, ties to the
+// search order), and the scan proves it as the search would, by reaching
+// the set's bound or the end. A request on half-occupied devices looks at
+// a few tens of entries instead of opening a hundred search nodes (5-qubit
+// chains on half-held ibm_sherbrooke: 108 -> 66 nodes, 10 -> 3.7 us
+// natively, and about a third less time in the WebAssembly guest); one
+// that does not
+// embed reads the list to its end instead of exhausting the search, which
+// is what routed requests did first.
+//
+// Tables serve requests without a fragmentation weight (that term depends
+// on the occupancy, which the order cannot know). A core whose space is
+// larger than tableMaxEntries embeddings, or takes more than
+// tableBuildNodes steps to list, keeps the search; so do cores of more
+// than tableMaxCore qubits.
+
+const (
+	// tableMaxCore is the largest core listed.
+	tableMaxCore = 8
+	// tableMaxEntries bounds the embeddings of one table.
+	tableMaxEntries = 2048
+	// tableBuildNodes bounds the steps of listing one table (a table that
+	// needs more is given up). Listing is done once per pattern and epoch,
+	// inside the request that first needs it, so it must stay well within
+	// a module call's deadline: at most about 0.5 ms natively, 20 times
+	// that in a WebAssembly guest (BenchmarkTableBuild).
+	tableBuildNodes = 1 << 14
+	// tableCacheEntries bounds the embeddings kept in the tables of one
+	// view (one epoch): the cache is emptied past it.
+	tableCacheEntries = 1 << 18
+)
+
+// useTables lets the exact phase use embedding tables (off only in tests,
+// to compare with the search).
+var useTables = true
+
+// embTable lists the embeddings of a pattern's core on a view.
+type embTable struct {
+	kc   int
+	cost []float64 // ascending; ties in search order
+	phi  []int32   // kc qubits per entry, by search position
+}
+
+func (t *embTable) len() int { return len(t.cost) }
+
+// tableCache holds the tables of the patterns seen on one view; a nil
+// table records a pattern whose space is too large to list.
+type tableCache struct {
+	mu      sync.Mutex
+	m       map[*pattern]*embTable
+	entries int
+}
+
+// table returns the embedding table of p on v, listing it on first use,
+// or nil when p's core is not listed.
+func (v *view) table(p *pattern) *embTable {
+	kc := len(p.order)
+	if kc == 0 || kc > tableMaxCore {
+		return nil
+	}
+	return v.cachedTable(p, func() *embTable { return buildTable(v, p) })
+}
+
+func (v *view) cachedTable(key *pattern, build func() *embTable) *embTable {
+	v.tables.mu.Lock()
+	t, ok := v.tables.m[key]
+	v.tables.mu.Unlock()
+	if ok {
+		return t
+	}
+	t = build()
+	v.tables.mu.Lock()
+	size := 1
+	if t != nil {
+		size += t.len()
+	}
+	if v.tables.m == nil || v.tables.entries+size > tableCacheEntries || len(v.tables.m) >= 1024 {
+		v.tables.m, v.tables.entries = map[*pattern]*embTable{}, 0
+	}
+	v.tables.m[key] = t
+	v.tables.entries += size
+	v.tables.mu.Unlock()
+	return t
+}
+
+// tableBuilder lists a core's embeddings into the usable couplers (every
+// qubit taken as allowed) in the exact search's order.
+type tableBuilder struct {
+	v     *view
+	p     *pattern
+	tb    *treeBound
+	phi   []int32
+	used  []bool
+	cost  []float64
+	flat  []int32
+	nodes int
+	over  bool
+}
+
+func buildTable(v *view, p *pattern) *embTable {
+	kc := len(p.order)
+	if p.maxDeg > v.maxDeg || (p.girth > 0 && (v.girth == 0 || p.girth < v.girth)) {
+		return &embTable{kc: kc} // nothing embeds (embedPossible)
+	}
+	b := &tableBuilder{v: v, p: p, tb: v.treeBound(p), phi: make([]int32, kc), used: make([]bool, v.n)}
+	b.dfs(0, 0)
+	if b.over {
+		return nil
+	}
+	return sortedTable(kc, b.cost, b.flat)
+}
+
+// sortedTable makes a table of the entries (cost[i], flat[i*kc:(i+1)*kc])
+// sorted by cost, stably: equal costs keep the listing order.
+func sortedTable(kc int, cost []float64, flat []int32) *embTable {
+	idx := make([]int32, len(cost))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	slices.SortStableFunc(idx, func(i, j int32) int {
+		switch ci, cj := cost[i], cost[j]; {
+		case ci < cj:
+			return -1
+		case ci > cj:
+			return 1
+		}
+		return 0
+	})
+	t := &embTable{kc: kc, cost: make([]float64, len(idx)), phi: make([]int32, len(idx)*kc)}
+	for i, j := range idx {
+		t.cost[i] = cost[j]
+		copy(t.phi[i*kc:(i+1)*kc], flat[int(j)*kc:(int(j)+1)*kc])
+	}
+	return t
+}
+
+// dfs lists the placements of positions t.. given those before, with the
+// cost sums of run.dfs and run.try (the same expressions in the same
+// order, so that costs are equal to the bit).
+func (b *tableBuilder) dfs(t int, cost float64) {
+	p, v := b.p, b.v
+	if t == len(p.order) {
+		if len(b.cost) == tableMaxEntries {
+			b.over = true
+			return
+		}
+		b.cost = append(b.cost, cost)
+		b.flat = append(b.flat, b.phi...)
+		return
+	}
+	if b.nodes++; b.nodes > tableBuildNodes {
+		b.over = true
+		return
+	}
+	lv := p.order[t]
+	mw, gw := p.meas[lv], p.oneq[lv]
+	if par := p.parent[t]; par >= 0 {
+		x := b.phi[par]
+		pw := p.parentW[t]
+		for i := v.uoff[x]; i < v.uoff[x+1] && !b.over; i++ {
+			ec := cost + pw*v.ucost[i]
+			y := v.unbr[i]
+			nc := ec + mw*v.ro[y] + gw*v.e1[y]
+			b.try(t, y, nc)
+		}
+		return
+	}
+	for _, y := range b.tb.rootOrder[t] {
+		if b.over {
+			return
+		}
+		nc := cost + mw*v.ro[y] + gw*v.e1[y]
+		b.try(t, y, nc)
+	}
+}
+
+func (b *tableBuilder) try(t int, y int32, nc float64) {
+	p := b.p
+	if b.used[y] || !b.v.usable[y] {
+		return
+	}
+	for _, s := range p.symLT[t] {
+		if b.phi[s] > y {
+			return
+		}
+	}
+	for _, s := range p.symGT[t] {
+		if b.phi[s] < y {
+			return
+		}
+	}
+	for _, bk := range p.back[t] {
+		c, ok := b.v.coupler(b.phi[bk.pos], y)
+		if !ok {
+			return
+		}
+		nc += bk.w * c
+	}
+	b.phi[t] = y
+	b.used[y] = true
+	b.dfs(t+1, nc)
+	b.used[y] = false
+}
+
+// scanTable offers, in the table's order, every embedding the request may
+// use (all its qubits allowed) that beats the set's bound, and reports
+// whether it reached the bound or the end (the set's best is then the
+// optimum, or nothing embeds). An entry examined counts as a search node.
+func (r *run) scanTable(t *embTable, set *CandidateSet) bool {
+	kc := t.kc
+	mask := r.allowedMask()
+	for i, c := range t.cost {
+		if c >= set.Bound() {
+			return true
+		}
+		if r.spend(1) {
+			return false
+		}
+		phi := t.phi[i*kc : (i+1)*kc : (i+1)*kc]
+		ok := true
+		for _, q := range phi {
+			if mask[q>>6]&(1<<(q&63)) == 0 {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			set.Add(r.logicalMapping(phi), c, false, StrategyExact, false)
+		}
+	}
+	return true
+}
+
+// allowedMask returns the qubits the request may use as a bit set (bit q
+// of word q/64), computed once per request: without buffers to keep (the
+// usual case) straight from the occupancy, else qubit by qubit.
+func (r *run) allowedMask() []uint64 {
+	if r.maskGen == r.gen {
+		return r.mask
+	}
+	v := r.v
+	words := (v.n + 63) / 64
+	if len(r.mask) != words {
+		r.mask = make([]uint64, words)
+	}
+	clear(r.mask)
+	if r.checkBuf {
+		for q := 0; q < v.n; q++ {
+			if r.allowed(int32(q)) {
+				r.mask[q>>6] |= 1 << (q & 63)
+			}
+		}
+	} else {
+		var owner []int32
+		if r.occ != nil {
+			owner = r.occ.owner
+		}
+		for q, ok := range v.usable {
+			if ok && (owner == nil || owner[q] < 0) && r.rmark[q] != r.gen {
+				r.mask[q>>6] |= 1 << (q & 63)
+			}
+		}
+	}
+	r.maskGen = r.gen
+	return r.mask
+}

@@ -1,0 +1,181 @@
+package alloc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"testing"
+)
+
+// TestTablesMatchSearch: with the embedding and region tables, the engine
+// answers as the search does, on real devices, every shape (and weighted
+// interaction graphs, one with an idle qubit), buffers 0..2, occupancies
+// from empty to dense and reserved qubits: embedded placements are the
+// same to the bit (the tables keep the search's order for ties); routed
+// ones have the same cost (ties between equally good regions may go either
+// way) and the same proof of optimality.
+func TestTablesMatchSearch(t *testing.T) {
+	defer func() { useTables = true }()
+	devs := []string{"ibm/sherbrooke", "ibm/torino", "google/weber", "rigetti/aspen-8"}
+	g := &Graph{Pairs: []Pair{{A: 0, B: 1, Count: 5}, {A: 1, B: 2, Count: 1}, {A: 2, B: 3, Count: 3}, {A: 3, B: 0, Count: 2}},
+		OneQ: []int{3, 0, 1, 7, 2}, Measured: []int{0, 2, 4}}
+	tree := &Graph{Pairs: []Pair{{A: 0, B: 1, Count: 2}, {A: 1, B: 2, Count: 7}, {A: 1, B: 3, Count: 1}, {A: 3, B: 4, Count: 4}}}
+	reqs := []Request{
+		{Qubits: 2, Shape: Shape{Kind: ShapeLinear}},
+		{Qubits: 3, Shape: Shape{Kind: ShapeLinear}},
+		{Qubits: 5, Shape: Shape{Kind: ShapeLinear}},
+		{Qubits: 8, Shape: Shape{Kind: ShapeLinear}},
+		{Qubits: 4, Shape: Shape{Kind: ShapeRing}},
+		{Qubits: 6, Shape: Shape{Kind: ShapeRing}},
+		{Qubits: 4, Shape: Shape{Kind: ShapeStar}},
+		{Qubits: 5, Shape: Shape{Kind: ShapeStar}},
+		{Qubits: 6, Shape: Shape{Kind: ShapeGrid, Rows: 2, Cols: 3}},
+		{Qubits: 5, Graph: g},
+		{Qubits: 5, Graph: tree},
+	}
+	cases, exact, routed := 0, 0, 0
+	for _, name := range devs {
+		m := device(t, name)
+		e, err := NewEngine(m, Options{CacheSize: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for ri := range reqs {
+			for buffer := 0; buffer <= 2; buffer++ {
+				for seed := uint64(1); seed <= 8; seed++ {
+					frac := []float64{0, 0.25, 0.45, 0.6}[seed%4]
+					occ := randomOccupancy(t, m, frac, int(seed%3)*buffer/2, seed)
+					req := reqs[ri]
+					req.Buffer = buffer
+					if req.Validate(m.N()) != nil {
+						continue
+					}
+					var reserved []int
+					if seed%3 == 0 {
+						reserved = []int{int(seed*7) % m.N(), int(seed*13) % m.N()}
+					}
+					place := func(tables bool) (*Placement, error) {
+						useTables = tables
+						return e.Place(context.Background(), &req, occ, reserved)
+					}
+					want, werr := place(false)
+					got, gerr := place(true)
+					what := fmt.Sprintf("%s %s buffer %d seed %d", name, describe(&req), buffer, seed)
+					cases++
+					var wi, gi *InfeasibleError
+					switch {
+					case werr != nil || gerr != nil:
+						if !errors.As(werr, &wi) || !errors.As(gerr, &gi) || wi.Reason != gi.Reason {
+							t.Errorf("%s: errors differ: search %v, tables %v", what, werr, gerr)
+						}
+					case want.Strategy != got.Strategy || want.Optimal != got.Optimal:
+						t.Errorf("%s: search %s (optimal %v), tables %s (optimal %v)", what, want.Strategy, want.Optimal, got.Strategy, got.Optimal)
+					case want.Strategy == StrategyRouted:
+						routed++
+						if math.Abs(want.Cost-got.Cost) > 1e-9 {
+							t.Errorf("%s: routed: search %v (cost %v), tables %v (cost %v)", what, want.Mapping, want.Cost, got.Mapping, got.Cost)
+						}
+					default:
+						exact++
+						if fmt.Sprint(want.Mapping) != fmt.Sprint(got.Mapping) || want.Cost != got.Cost {
+							t.Errorf("%s: search %v (cost %v), tables %v (cost %v)", what, want.Mapping, want.Cost, got.Mapping, got.Cost)
+						}
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d cases: %d embedded, %d routed", cases, exact, routed)
+	if exact < 300 || routed < 100 {
+		t.Fatalf("too few cases: %d embedded, %d routed", exact, routed)
+	}
+}
+
+// TestTableLimits: small cores get a table that lists each embedding once,
+// sorted by cost; cores past tableMaxCore, or whose space is larger than
+// tableMaxEntries, keep the search, and still place.
+func TestTableLimits(t *testing.T) {
+	m := device(t, "ibm/sherbrooke")
+	v, err := newView(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lin5 := compilePattern(&Request{Qubits: 5, Shape: Shape{Kind: ShapeLinear}})
+	et := v.table(lin5)
+	if et == nil || et.len() < 200 {
+		t.Fatalf("5-qubit chain on %s: table %v", m.Name, et)
+	}
+	if v.table(lin5) != et {
+		t.Fatal("the table is listed again")
+	}
+	seen := map[string]bool{}
+	for i := range et.len() {
+		if i > 0 && et.cost[i] < et.cost[i-1] {
+			t.Fatalf("table not sorted at %d", i)
+		}
+		phi := et.phi[i*et.kc : (i+1)*et.kc]
+		// A chain and its reverse are one placement: listed once.
+		key, rev := fmt.Sprint(phi), fmt.Sprint([]int32{phi[4], phi[3], phi[2], phi[1], phi[0]})
+		if seen[key] || seen[rev] {
+			t.Fatalf("chain %v listed twice", phi)
+		}
+		seen[key] = true
+	}
+	if v.table(compilePattern(&Request{Qubits: 9, Shape: Shape{Kind: ShapeLinear}})) != nil {
+		t.Fatal("9-qubit chain got a table")
+	}
+	// A ring of 6 does not embed in heavy-hex: an empty table.
+	if rt := v.table(compilePattern(&Request{Qubits: 6, Shape: Shape{Kind: ShapeRing}})); rt == nil || rt.len() != 0 {
+		t.Fatalf("6-ring on heavy-hex: %v", rt)
+	}
+	w := device(t, "google/willow_pink")
+	wv, err := newView(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lin8 := &Request{Qubits: 8, Shape: Shape{Kind: ShapeLinear}}
+	if wv.table(compilePattern(lin8)) != nil {
+		t.Fatal("8-qubit chain on a grid got a table")
+	}
+	e, err := NewEngine(w, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, err := e.Place(context.Background(), lin8, randomOccupancy(t, w, 0.3, 0, 1), nil)
+	if err != nil || pl.Strategy != StrategyExact {
+		t.Fatalf("8-qubit chain on %s: %v %v", w.Name, pl, err)
+	}
+}
+
+// BenchmarkTableBuild is the listing of the largest tables kept and of
+// one given up (each must stay well within a module call's deadline, 20
+// times slower in a WebAssembly guest).
+func BenchmarkTableBuild(b *testing.B) {
+	for _, c := range []struct {
+		dev string
+		req Request
+	}{
+		{"ibm/sherbrooke", Request{Qubits: 5, Shape: Shape{Kind: ShapeLinear}}},
+		{"google/weber", Request{Qubits: 5, Shape: Shape{Kind: ShapeLinear}}},
+		{"google/weber", Request{Qubits: 6, Shape: Shape{Kind: ShapeLinear}}},
+		{"google/willow_pink", Request{Qubits: 8, Shape: Shape{Kind: ShapeLinear}}},
+	} {
+		m := device(b, c.dev)
+		v, err := newView(m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		p := compilePattern(&c.req)
+		v.treeBound(p)
+		b.Run(fmt.Sprintf("%s-%s", m.Name, describe(&c.req)), func(b *testing.B) {
+			entries := -1
+			for range b.N {
+				if t := buildTable(v, p); t != nil {
+					entries = t.len()
+				}
+			}
+			b.ReportMetric(float64(entries), "entries")
+		})
+	}
+}
