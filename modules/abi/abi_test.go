@@ -3,8 +3,10 @@ package abi
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -154,6 +156,8 @@ func TestCallDecodeErrors(t *testing.T) {
 		"edge count":     func(b []byte) []byte { o := off(b, callOffEdges); put32(b, o+8, 0); return b },
 		"status":         func(b []byte) []byte { put32(b, off(b, callOffStatus), 5); return b },
 		"owner":          func(b []byte) []byte { put32(b, off(b, callOffOwner), 1); return b },
+		"owner 4":        func(b []byte) []byte { put32(b, off(b, callOffOwner)+16, 7); return b },
+		"status 5":       func(b []byte) []byte { put32(b, off(b, callOffStatus)+20, 9); return b },
 		"reserved":       func(b []byte) []byte { put32(b, off(b, callOffReserved), 6); return b },
 		"candidate":      func(b []byte) []byte { put32(b, off(b, callOffCandidates), 6); return b },
 		"many edges":     func(b []byte) []byte { put32(b, callNEdges, 1<<30); return b },
@@ -168,6 +172,26 @@ func TestCallDecodeErrors(t *testing.T) {
 		var de *DecodeError
 		if err := DecodeCall(b, &r, &o, &cc); !errors.As(err, &de) {
 			t.Errorf("%s: %v, want a *DecodeError", name, err)
+		}
+	}
+	// The per-qubit arrays decode alike from an aligned buffer (read as
+	// words) and a misaligned one (read byte by byte), and a fault in
+	// either names its qubit.
+	for _, shift := range []int{0, 1, 2, 3} {
+		buf := make([]byte, len(good)+shift)
+		b := buf[shift:]
+		copy(b, good)
+		var r Request
+		var o Occupancy
+		if err := DecodeCall(b, &r, &o, nil); err != nil {
+			t.Fatalf("shift %d: %v", shift, err)
+		}
+		if fmt.Sprint(o.Status, o.Owner) != fmt.Sprint(occ.Status, occ.Owner) {
+			t.Errorf("shift %d: status %v owner %v, want %v %v", shift, o.Status, o.Owner, occ.Status, occ.Owner)
+		}
+		put32(b, off(b, callOffOwner)+16, 7)
+		if err := DecodeCall(b, &r, &o, nil); err == nil || !strings.Contains(err.Error(), "qubit 4 owned by task slot 7") {
+			t.Errorf("shift %d: %v, want qubit 4's owner named", shift, err)
 		}
 	}
 }

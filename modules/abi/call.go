@@ -492,7 +492,20 @@ func DecodeCall(b []byte, req *Request, occ *Occupancy, cands *Candidates) error
 	occ.Status = slices.Grow(occ.Status[:0], int(n))[:n]
 	occ.Owner = slices.Grow(occ.Owner[:0], int(n))[:n]
 	st, ow := b[os:os+4*n], b[oo:oo+4*n]
-	for q := range occ.Status {
+	q := 0
+	if sw, owv := words(st), words(ow); sw != nil {
+		// Word loads where the platform allows; a bad entry stops this
+		// loop and the one below names it.
+		sw, owv = sw[:n], owv[:n]
+		for ; q < len(sw); q++ {
+			s, w := sw[q], int32(owv[q])
+			if s > uint32(QubitBuffered) || w < -1 || w >= int32(nt) {
+				break
+			}
+			occ.Status[q], occ.Owner[q] = QubitStatus(s), w
+		}
+	}
+	for ; q < len(occ.Status); q++ {
 		s := le.Uint32(st[4*q:])
 		w := int32(le.Uint32(ow[4*q:]))
 		if s > uint32(QubitBuffered) {
