@@ -24,13 +24,15 @@ type OccupancyView struct {
 // and the occupancy view it rebuilds on each call. The engine has no
 // placement cache (the host's engine caches final placements) and no
 // wall-clock limit (a guest's clock does not move; the host's deadline
-// bounds the call).
-func GuestEngine(d *abi.Device) (*alloc.Engine, *OccupancyView, error) {
+// bounds the call). A placement module's engine is a proposer
+// (alloc.Options.Proposer): the host validates its answers and the scoring
+// module scores them, so it does neither again.
+func GuestEngine(d *abi.Device, proposer bool) (*alloc.Engine, *OccupancyView, error) {
 	m, err := Model(d)
 	if err != nil {
 		return nil, nil, err
 	}
-	eng, err := alloc.NewEngine(m, alloc.Options{CacheSize: -1, MaxTime: -1})
+	eng, err := alloc.NewEngine(m, alloc.Options{CacheSize: -1, MaxTime: -1, Proposer: proposer})
 	if err != nil {
 		return nil, nil, err
 	}

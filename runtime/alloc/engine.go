@@ -3,6 +3,7 @@ package alloc
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,6 +53,16 @@ type Options struct {
 	Filters []Filter
 	// Scorer replaces the native ESP scorer when set.
 	Scorer Scorer
+	// Proposer says that the engine's placements are proposals that a
+	// later stage validates and scores: a placement module, whose every
+	// answer the host validates and the scoring module scores. Candidates
+	// of the built-in source are then taken as found: not validated again
+	// (they are valid by construction) and, without a fragmentation
+	// weight, not scored again (Placement.ESP is exp(-Cost) of the
+	// search's cost, Frag 0, Swaps 1 for a routed placement); an
+	// infeasible request fails without InfeasibleError's diagnostics
+	// (Free and Largest -1, no Detail). A guest saves a third of a call.
+	Proposer bool
 }
 
 func (o Options) withDefaults() Options {
@@ -322,15 +333,18 @@ func (e *Engine) place(ctx context.Context, r *run, req *Request, occ *Occupancy
 		return nil, err
 	}
 	nodes := r.nodesTotal
-	e.evaluate(cy, set, &sel)
+	e.evaluate(cy, set, &sel, e.opts.Proposer)
 	for _, src := range e.opts.Sources {
 		set.Reset(k, e.opts.Candidates)
 		if err := src.Candidates(ctx, cy, set); err != nil {
 			return nil, fmt.Errorf("candidate source %s: %w", src.Name(), err)
 		}
-		e.evaluate(cy, set, &sel)
+		e.evaluate(cy, set, &sel, false)
 	}
 	r.selMap = sel.mapping
+	if !sel.found && e.opts.Proposer {
+		return nil, &InfeasibleError{Reason: ErrNoRegion, Need: k, Free: -1, Largest: -1}
+	}
 	if !sel.found {
 		free := r.countAllowed()
 		if free < k {
@@ -383,19 +397,32 @@ type selection struct {
 }
 
 // evaluate validates, filters and scores the candidates of set and keeps
-// the best in sel.
-func (e *Engine) evaluate(cy *Cycle, set *CandidateSet, sel *selection) {
+// the best in sel. Trusted candidates (the built-in source's, for a
+// Proposer) are neither validated nor, without a fragmentation weight,
+// scored: their cost stands.
+func (e *Engine) evaluate(cy *Cycle, set *CandidateSet, sel *selection, trusted bool) {
 	r := cy.run
 	for i := 0; i < set.Len(); i++ {
 		c := set.At(i)
-		c.err = r.validate(c.Mapping)
+		if trusted {
+			c.err = nil
+		} else {
+			c.err = r.validate(c.Mapping)
+		}
 		for _, f := range e.opts.Filters {
 			if c.err != nil {
 				break
 			}
 			c.err = f.Filter(cy, c)
 		}
-		if c.err == nil {
+		switch {
+		case c.err != nil:
+		case trusted && cy.Request.FragWeight == 0 && len(e.opts.Filters) == 0:
+			c.score = Score{ESP: math.Exp(-c.Cost), Cost: c.Cost}
+			if c.Routed {
+				c.score.Swaps = 1
+			}
+		default:
 			c.score, c.err = e.opts.Scorer.Score(cy, c)
 		}
 		if c.err != nil {
@@ -475,7 +502,18 @@ func (nativeSource) Candidates(ctx context.Context, cy *Cycle, set *CandidateSet
 	}
 	// The routing phase has its own budget.
 	r.nodes, r.stopped, r.nextCheck = 0, false, 1024
-	complete := r.searchRouted(set)
+	var rt *embTable
+	if tab != nil && r.noEmbed {
+		// Nothing embeds in the allowed qubits: the region table holds
+		// every region that can (see buildRegionTable).
+		rt = r.v.regionTable(p)
+	}
+	var complete bool
+	if rt != nil {
+		complete = r.scanRegions(rt, set)
+	} else {
+		complete = r.searchRouted(set)
+	}
 	r.nodesTotal += r.nodes
 	if set.Len() > start && complete && r.noEmbed {
 		set.At(0).Optimal = true

@@ -29,21 +29,22 @@ import "math"
 // region indexes a set of physical qubits and holds the most reliable
 // paths between all of them.
 type region struct {
-	k    int
-	q    []int32 // local -> physical
-	off  []int32 // local adjacency over usable couplers
-	nbr  []int32
-	cost []float64
-	C    []float64 // k*k: cost of the most reliable path
-	H    []int32   // k*k: its hops, -1 when unreachable
-	Cmin []float64 // k*k: cheapest coupler on it
-	Cmax []float64 // k*k: dearest coupler on it
-	D    []float64 // k*k: cost of the direct usable coupler, NaN when none
-	heap []hitem
-	done []bool
-	mark []uint32 // physical qubit in the region when mark == gen
-	idx  []int32  // its local index
-	gen  uint32
+	k     int
+	q     []int32 // local -> physical
+	off   []int32 // local adjacency over usable couplers
+	nbr   []int32
+	cost  []float64
+	C     []float64 // k*k: cost of the most reliable path
+	H     []int32   // k*k: its hops, -1 when unreachable
+	Cmin  []float64 // k*k: cheapest coupler on it
+	Cmax  []float64 // k*k: dearest coupler on it
+	D     []float64 // k*k: cost of the direct usable coupler, NaN when none
+	heap  []hitem
+	stack []int32
+	done  []bool
+	mark  []uint32 // physical qubit in the region when mark == gen
+	idx   []int32  // its local index
+	gen   uint32
 }
 
 type hitem struct {
@@ -115,8 +116,16 @@ func (r *run) setRegion(g *region, qubits []int32) {
 		g.done = make([]bool, k)
 	}
 	g.done = g.done[:k]
-	for s := 0; s < k; s++ {
-		g.dijkstra(s)
+	if len(g.nbr) == 2*(k-1) && g.treePaths(0) {
+		// A tree (every connected set of at most 11 qubits on heavy-hex):
+		// the one path between two qubits is the most reliable.
+		for s := 1; s < k; s++ {
+			g.treePaths(s)
+		}
+	} else {
+		for s := 0; s < k; s++ {
+			g.dijkstra(s)
+		}
 	}
 	// Budget: a Dijkstra over k qubits costs about as much as k+edges
 	// search nodes.
@@ -161,6 +170,45 @@ func (g *region) dijkstra(s int) {
 			}
 		}
 	}
+}
+
+// treePaths fills row s of the path matrices by a walk from s, which is
+// what dijkstra finds when the region is a tree (the sums are made in the
+// same order, so the figures are equal to the bit). It reports whether the
+// walk reached every qubit (with k-1 couplers: the region is a tree).
+func (g *region) treePaths(s int) bool {
+	k := g.k
+	C, H, mn, mx := g.C[s*k:(s+1)*k], g.H[s*k:(s+1)*k], g.Cmin[s*k:(s+1)*k], g.Cmax[s*k:(s+1)*k]
+	for i := range H {
+		H[i] = -1
+	}
+	C[s], H[s], mn[s], mx[s] = 0, 0, math.Inf(1), 0
+	stack := append(g.stack[:0], int32(s))
+	reached := 1
+	for len(stack) > 0 {
+		u := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		for i := g.off[u]; i < g.off[u+1]; i++ {
+			w := g.nbr[i]
+			if H[w] >= 0 {
+				continue
+			}
+			C[w], H[w] = C[u]+g.cost[i], H[u]+1
+			mn[w], mx[w] = min(mn[u], g.cost[i]), max(mx[u], g.cost[i])
+			stack = append(stack, w)
+			reached++
+		}
+	}
+	g.stack = stack
+	if reached < k {
+		for i := range C {
+			if H[i] < 0 {
+				C[i] = math.Inf(1)
+			}
+		}
+		return false
+	}
+	return true
 }
 
 func (g *region) push(x hitem) {

@@ -1,8 +1,10 @@
 package alloc
 
 import (
+	"math"
 	"slices"
 	"sync"
+	"time"
 )
 
 // Embedding tables. The exact search's space for a small core on a device
@@ -41,6 +43,11 @@ const (
 	// a module call's deadline: at most about 0.5 ms natively, 20 times
 	// that in a WebAssembly guest (BenchmarkTableBuild).
 	tableBuildNodes = 1 << 14
+	// regionBuildNodes bounds the steps (ESU steps and search nodes) of
+	// listing and solving one region table: about 1 ms natively, 10-20
+	// ms in a guest, in the request that first needs it (with the
+	// embedding table's listing, within the default 50 ms call deadline).
+	regionBuildNodes = 1 << 13
 	// tableCacheEntries bounds the embeddings kept in the tables of one
 	// view (one epoch): the cache is emptied past it.
 	tableCacheEntries = 1 << 18
@@ -63,8 +70,14 @@ func (t *embTable) len() int { return len(t.cost) }
 // table records a pattern whose space is too large to list.
 type tableCache struct {
 	mu      sync.Mutex
-	m       map[*pattern]*embTable
+	m       map[tableKey]*embTable
 	entries int
+}
+
+// tableKey names a table: a pattern's embeddings, or its routed regions.
+type tableKey struct {
+	p      *pattern
+	routed bool
 }
 
 // table returns the embedding table of p on v, listing it on first use,
@@ -74,10 +87,30 @@ func (v *view) table(p *pattern) *embTable {
 	if kc == 0 || kc > tableMaxCore {
 		return nil
 	}
-	return v.cachedTable(p, func() *embTable { return buildTable(v, p) })
+	return v.cachedTable(tableKey{p, false}, func() *embTable { return buildTable(v, p) })
 }
 
-func (v *view) cachedTable(key *pattern, build func() *embTable) *embTable {
+// regionTable returns the routed-region table of p on v
+// (buildRegionTable), listing it on first use, or nil when p's core is not
+// listed.
+func (v *view) regionTable(p *pattern) *embTable {
+	kc := len(p.order)
+	if kc < 2 || kc > exactRoutedMax {
+		return nil
+	}
+	for t := 1; t < kc; t++ {
+		if p.parent[t] < 0 {
+			return nil // a disconnected core is routed by the search
+		}
+	}
+	et := v.table(p)
+	if et == nil {
+		return nil
+	}
+	return v.cachedTable(tableKey{p, true}, func() *embTable { return buildRegionTable(v, p, et) })
+}
+
+func (v *view) cachedTable(key tableKey, build func() *embTable) *embTable {
 	v.tables.mu.Lock()
 	t, ok := v.tables.m[key]
 	v.tables.mu.Unlock()
@@ -91,7 +124,7 @@ func (v *view) cachedTable(key *pattern, build func() *embTable) *embTable {
 		size += t.len()
 	}
 	if v.tables.m == nil || v.tables.entries+size > tableCacheEntries || len(v.tables.m) >= 1024 {
-		v.tables.m, v.tables.entries = map[*pattern]*embTable{}, 0
+		v.tables.m, v.tables.entries = map[tableKey]*embTable{}, 0
 	}
 	v.tables.m[key] = t
 	v.tables.entries += size
@@ -279,4 +312,148 @@ func (r *run) allowedMask() []uint64 {
 	}
 	r.maskGen = r.gen
 	return r.mask
+}
+
+// buildRegionTable lists, for a connected core of at most exactRoutedMax
+// qubits, every connected set of as many usable qubits in which the core
+// does not embed (every qubit taken as allowed; the sets where it embeds
+// are those of the embedding table et, and a routed request never has all
+// of one to itself: it would have embedded), each with the best assignment
+// of the core to it under the SWAP model of score.go, found by the routed
+// search's own branch and bound (solveSubset), sorted by cost. A routed
+// request then takes the first region whose qubits it may all use: the
+// routed search's exact enumeration, done once per (pattern, epoch). On
+// heavy-hex few connected sets are not chains (91 of 382 for 5 qubits on
+// ibm_sherbrooke, listed and solved in 7,400 steps, 0.8 ms natively), so
+// few are solved. Nil when there are more than tableMaxEntries regions, or
+// listing and solving them takes more than regionBuildNodes steps.
+func buildRegionTable(v *view, p *pattern, et *embTable) *embTable {
+	kc := len(p.order)
+	embeds := make(map[[exactRoutedMax]int32]bool, et.len())
+	key := func(set []int32) [exactRoutedMax]int32 {
+		var k [exactRoutedMax]int32
+		copy(k[:], set)
+		slices.Sort(k[:len(set)])
+		return k
+	}
+	for i := range et.len() {
+		embeds[key(et.phi[i*kc:(i+1)*kc])] = true
+	}
+	r := newRun(v)
+	r.reset(p, &Request{Qubits: p.k}, nil, nil, math.MaxInt, time.Time{})
+	rs := &r.rs
+	rs.ensure(v.n)
+	rs.sub = grow32(rs.sub, kc)[:0]
+	rs.luse = make([]bool, kc)
+	rs.asg = grow32(rs.asg, kc)
+	rs.cur = grow32(rs.cur, kc)
+	var set CandidateSet
+	var cost []float64
+	var flat []int32
+	steps, over := 0, false
+	// adjacent counts, per qubit, the chosen qubits it is or neighbours.
+	adjacent := make([]int32, v.n)
+	mark := func(w int32, d int32) {
+		adjacent[w] += d
+		for i := v.uoff[w]; i < v.uoff[w+1]; i++ {
+			adjacent[v.unbr[i]] += d
+		}
+	}
+	var ext []int32
+	var esu func(root int32, lo, hi int)
+	esu = func(root int32, lo, hi int) {
+		if len(rs.sub) == kc {
+			if embeds[key(rs.sub)] {
+				return
+			}
+			if len(cost) == tableMaxEntries {
+				over = true
+				return
+			}
+			// No embedding: every assignment pays a SWAP (solveSubset's
+			// bound may count it).
+			set.Reset(p.k, 1)
+			r.set, r.noEmbed = &set, true
+			r.solveSubset()
+			if set.Len() == 0 {
+				return
+			}
+			c := set.At(0)
+			cost = append(cost, c.Cost)
+			for _, lv := range p.order {
+				flat = append(flat, c.Mapping[lv])
+			}
+			return
+		}
+		for i := hi - 1; i >= lo && !over; i-- {
+			if steps++; steps+r.nodes > regionBuildNodes {
+				over = true
+				return
+			}
+			w := ext[i]
+			start := len(ext)
+			ext = append(ext, ext[lo:i]...)
+			for j := v.uoff[w]; j < v.uoff[w+1]; j++ {
+				if u := v.unbr[j]; u > root && adjacent[u] == 0 && v.usable[u] {
+					ext = append(ext, u)
+				}
+			}
+			end := len(ext)
+			rs.sub = append(rs.sub, w)
+			mark(w, 1)
+			esu(root, start, end)
+			mark(w, -1)
+			rs.sub = rs.sub[:len(rs.sub)-1]
+			ext = ext[:start]
+		}
+	}
+	for s := int32(0); s < int32(v.n) && !over; s++ {
+		if !v.usable[s] {
+			continue
+		}
+		rs.sub = append(rs.sub[:0], s)
+		mark(s, 1)
+		ext = ext[:0]
+		for i := v.uoff[s]; i < v.uoff[s+1]; i++ {
+			if u := v.unbr[i]; u > s && v.usable[u] {
+				ext = append(ext, u)
+			}
+		}
+		esu(s, 0, len(ext))
+		mark(s, -1)
+	}
+	if over {
+		return nil
+	}
+	return sortedTable(kc, cost, flat)
+}
+
+// scanRegions offers, in the table's order (by cost), the best assignment
+// of every region the request may use (all its qubits allowed) that beats
+// the set's bound, as routed placements, and reports whether it reached
+// the bound or the end (the set's best is then the routed optimum). An
+// entry examined counts as a search node.
+func (r *run) scanRegions(t *embTable, set *CandidateSet) bool {
+	kc := t.kc
+	mask := r.allowedMask()
+	for i, c := range t.cost {
+		if c >= set.Bound() {
+			return true
+		}
+		if r.spend(1) {
+			return false
+		}
+		phi := t.phi[i*kc : (i+1)*kc : (i+1)*kc]
+		ok := true
+		for _, q := range phi {
+			if mask[q>>6]&(1<<(q&63)) == 0 {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			set.Add(r.logicalMapping(phi), c, true, StrategyRouted, false)
+		}
+	}
+	return true
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"testing"
 )
 
@@ -122,6 +123,41 @@ func TestTableLimits(t *testing.T) {
 		}
 		seen[key] = true
 	}
+	// The region table: the connected sets of 5 qubits that hold no chain
+	// (branched trees), each with its best routed cost: the exhaustive
+	// optimum over assignments (bruteRouted, on that set alone).
+	rt := v.regionTable(lin5)
+	if rt == nil || rt.len() < 50 {
+		t.Fatalf("5-qubit chain on %s: region table %v", m.Name, rt)
+	}
+	chains := map[string]bool{}
+	for i := range et.len() {
+		set := append([]int32(nil), et.phi[i*5:(i+1)*5]...)
+		slices.Sort(set)
+		chains[fmt.Sprint(set)] = true
+	}
+	req5 := &Request{Qubits: 5, Shape: Shape{Kind: ShapeLinear}}
+	for i := range rt.len() {
+		if i > 0 && rt.cost[i] < rt.cost[i-1] {
+			t.Fatalf("region table not sorted at %d", i)
+		}
+		set := append([]int32(nil), rt.phi[i*5:(i+1)*5]...)
+		slices.Sort(set)
+		if chains[fmt.Sprint(set)] {
+			t.Fatalf("region %v holds a chain", set)
+		}
+		if i%10 != 0 {
+			continue // the exhaustive check of every tenth is enough
+		}
+		allowed := make([]bool, m.N())
+		for _, q := range set {
+			allowed[q] = true
+		}
+		esp, _ := bruteRouted(m, req5, allowed)
+		if want := -math.Log(esp); math.Abs(want-rt.cost[i]) > 1e-9 {
+			t.Fatalf("region %v: cost %v, exhaustive %v", set, rt.cost[i], want)
+		}
+	}
 	if v.table(compilePattern(&Request{Qubits: 9, Shape: Shape{Kind: ShapeLinear}})) != nil {
 		t.Fatal("9-qubit chain got a table")
 	}
@@ -137,6 +173,11 @@ func TestTableLimits(t *testing.T) {
 	lin8 := &Request{Qubits: 8, Shape: Shape{Kind: ShapeLinear}}
 	if wv.table(compilePattern(lin8)) != nil {
 		t.Fatal("8-qubit chain on a grid got a table")
+	}
+	// On a grid most connected sets of 4 qubits do not hold a star of 4:
+	// too many to solve while listing.
+	if wv.regionTable(compilePattern(&Request{Qubits: 5, Shape: Shape{Kind: ShapeStar}})) != nil {
+		t.Fatal("5-qubit star on a grid got a region table")
 	}
 	e, err := NewEngine(w, Options{})
 	if err != nil {
@@ -177,5 +218,94 @@ func BenchmarkTableBuild(b *testing.B) {
 			}
 			b.ReportMetric(float64(entries), "entries")
 		})
+	}
+}
+
+// TestTreePathsMatchDijkstra: on tree regions (every connected set of up to
+// 8 qubits on heavy-hex) the walk of setRegion gives the most reliable
+// paths exactly as Dijkstra does, to the bit.
+func TestTreePathsMatchDijkstra(t *testing.T) {
+	m := device(t, "ibm/sherbrooke")
+	v, err := newView(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRun(v)
+	allowed := make([]bool, m.N())
+	for q := range allowed {
+		allowed[q] = q < 40 // a corner keeps the enumeration short
+	}
+	trees := 0
+	for k := 2; k <= 8; k++ {
+		connectedSubsets(m, allowed, k, func(set []int) {
+			q := make([]int32, k)
+			for i, x := range set {
+				q[i] = int32(x)
+			}
+			g := &region{}
+			r.setRegion(g, q)
+			if len(g.nbr) != 2*(k-1) {
+				return
+			}
+			trees++
+			walk := fmt.Sprint(g.C, g.H, g.Cmin, g.Cmax)
+			for s := 0; s < k; s++ {
+				g.dijkstra(s)
+			}
+			if dj := fmt.Sprint(g.C, g.H, g.Cmin, g.Cmax); dj != walk {
+				t.Fatalf("region %v: walk %s, Dijkstra %s", set, walk, dj)
+			}
+		})
+	}
+	if trees < 100 {
+		t.Fatalf("only %d tree regions", trees)
+	}
+	t.Logf("%d tree regions", trees)
+}
+
+// TestProposer: an engine whose placements are proposals (a placement
+// module's) makes the same placements, with the search's own cost, and
+// fails without diagnostics when nothing fits.
+func TestProposer(t *testing.T) {
+	m := device(t, "ibm/sherbrooke")
+	full, err := NewEngine(m, Options{CacheSize: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prop, err := NewEngine(m, Options{CacheSize: -1, Proposer: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	placed, failed := 0, 0
+	for seed := uint64(1); seed <= 60; seed++ {
+		occ := randomOccupancy(t, m, 0.5, 0, seed)
+		for _, req := range []Request{
+			{Qubits: 5, Shape: Shape{Kind: ShapeLinear}},
+			{Qubits: 4, Shape: Shape{Kind: ShapeStar}, Buffer: 1},
+			{Qubits: 3, Shape: Shape{Kind: ShapeLinear}, FragWeight: 0.05},
+		} {
+			want, werr := full.Place(ctx, &req, occ, nil)
+			got, gerr := prop.Place(ctx, &req, occ, nil)
+			var ie *InfeasibleError
+			switch {
+			case werr != nil:
+				if !errors.As(gerr, &ie) || ie.Free != -1 || ie.Largest != -1 || ie.Detail != "" {
+					t.Fatalf("seed %d %s: %v; proposer: %v", seed, describe(&req), werr, gerr)
+				}
+				failed++
+			case gerr != nil:
+				t.Fatalf("seed %d %s: proposer: %v", seed, describe(&req), gerr)
+			default:
+				placed++
+				if fmt.Sprint(got.Mapping) != fmt.Sprint(want.Mapping) || math.Abs(got.Cost-want.Cost) > 1e-12 ||
+					(got.Swaps > 0) != (want.Swaps > 0) || got.Strategy != want.Strategy {
+					t.Fatalf("seed %d %s: %+v, proposer %+v", seed, describe(&req), want, got)
+				}
+			}
+		}
+	}
+	if placed < 100 || failed < 5 {
+		t.Fatalf("%d placed, %d failed", placed, failed)
 	}
 }

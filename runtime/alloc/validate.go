@@ -119,7 +119,13 @@ func validate(m *hal.Model, req *Request, edges []wedge, occ *Occupancy, reserve
 	}
 	// Union-find over the placement's qubits by usable couplers.
 	k := len(mapping)
-	parent := make([]int, k)
+	var small [32]int
+	var parent []int
+	if k <= len(small) {
+		parent = small[:k] // a routed check allocates nothing
+	} else {
+		parent = make([]int, k)
+	}
 	for i := range parent {
 		parent[i] = i
 	}
@@ -130,14 +136,29 @@ func validate(m *hal.Model, req *Request, edges []wedge, occ *Occupancy, reserve
 		}
 		return i
 	}
-	local := make(map[int32]int, k)
-	for i, q := range mapping {
-		local[q] = i
+	var local map[int32]int
+	if k > len(small) {
+		local = make(map[int32]int, k)
+		for i, q := range mapping {
+			local[q] = i
+		}
+	}
+	localOf := func(w int32) (int, bool) {
+		if local != nil {
+			li, ok := local[w]
+			return li, ok
+		}
+		for i, q := range mapping {
+			if q == w {
+				return i, true
+			}
+		}
+		return 0, false
 	}
 	for i, q := range mapping {
 		nb, cp := m.Neighbors(int(q)), m.NeighborCouplers(int(q))
 		for j, w := range nb {
-			if li, ok := local[w]; ok && m.Cal.Couplers[cp[j]].Usable {
+			if li, ok := localOf(w); ok && m.Cal.Couplers[cp[j]].Usable {
 				parent[find(i)] = find(li)
 			}
 		}

@@ -37,7 +37,7 @@ type strategy struct {
 }
 
 func (s *strategy) load(d *abi.Device) (err error) {
-	s.eng, s.occ, err = bridge.GuestEngine(d)
+	s.eng, s.occ, err = bridge.GuestEngine(d, true)
 	return err
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"testing"
 
 	"github.com/eigen-os/rm/hal"
@@ -89,7 +90,9 @@ func TestSameAsNative(t *testing.T) {
 					t.Fatalf("%s %s: %d candidates, native placed %v", spec, p.name, got.Len(), want.Mapping)
 				}
 				mp := got.AppendMapping(nil, 0)
-				if fmt.Sprint(mp) != fmt.Sprint(want.Mapping) || got.Cost(0) != want.Cost || got.Routed(0) != (want.Swaps > 0) {
+				// The module's cost is the search's, summed in its own order; the
+				// scoring module gives the figure that counts.
+				if fmt.Sprint(mp) != fmt.Sprint(want.Mapping) || math.Abs(got.Cost(0)-want.Cost) > 1e-12 || got.Routed(0) != (want.Swaps > 0) {
 					t.Errorf("%s %s: module %v cost %v routed %v, native %v cost %v swaps %d", spec, p.name,
 						mp, got.Cost(0), got.Routed(0), want.Mapping, want.Cost, want.Swaps)
 				}
