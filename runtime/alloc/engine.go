@@ -57,9 +57,9 @@ type Options struct {
 	// later stage validates and scores: a placement module, whose every
 	// answer the host validates and the scoring module scores. Candidates
 	// of the built-in source are then taken as found: not validated again
-	// (they are valid by construction) and, without a fragmentation
-	// weight, not scored again (Placement.ESP is exp(-Cost) of the
-	// search's cost, Frag 0, Swaps 1 for a routed placement); an
+	// (they are valid by construction) and not scored again (Placement's
+	// Cost and ESP are the search's, equal to the scorer's but for the
+	// order of the sums; Swaps is 1 for a routed placement); an
 	// infeasible request fails without InfeasibleError's diagnostics
 	// (Free and Largest -1, no Detail). A guest saves a third of a call.
 	Proposer bool
@@ -417,11 +417,18 @@ func (e *Engine) evaluate(cy *Cycle, set *CandidateSet, sel *selection, trusted 
 		}
 		switch {
 		case c.err != nil:
-		case trusted && cy.Request.FragWeight == 0 && len(e.opts.Filters) == 0:
-			c.score = Score{ESP: math.Exp(-c.Cost), Cost: c.Cost}
-			if c.Routed {
-				c.score.Swaps = 1
+		case trusted && len(e.opts.Filters) == 0:
+			// The source's cost includes the weighted fragmentation count.
+			sc := Score{Cost: c.Cost}
+			if fw := cy.Request.FragWeight; fw > 0 {
+				sc.Frag = r.fragCount(c.Mapping)
+				sc.Cost = c.Cost - fw*sc.Frag
 			}
+			sc.ESP = math.Exp(-sc.Cost)
+			if c.Routed {
+				sc.Swaps = 1
+			}
+			c.score = sc
 		default:
 			c.score, c.err = e.opts.Scorer.Score(cy, c)
 		}
@@ -475,7 +482,7 @@ func (nativeSource) Candidates(ctx context.Context, cy *Cycle, set *CandidateSet
 	}
 	start := set.Len()
 	var tab *embTable
-	if useTables && r.req.FragWeight == 0 {
+	if useTables {
 		tab = r.v.table(p)
 	}
 	if tab != nil || (r.embedPossible() && r.computeBounds()) {

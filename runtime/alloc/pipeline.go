@@ -172,5 +172,5 @@ func (espScorer) Score(cy *Cycle, c *Candidate) (Score, error) {
 	if math.IsInf(cost, 1) {
 		return Score{}, invalid(-1, -1, "some interacting pair is not connected within the placement")
 	}
-	return Score{ESP: math.Exp(-cost), Cost: cost, Swaps: swaps, Frag: r.frag(c.Mapping)}, nil
+	return Score{ESP: math.Exp(-cost), Cost: cost, Swaps: swaps, Frag: r.fragCount(c.Mapping)}, nil
 }

@@ -16,6 +16,7 @@ type run struct {
 	amark    []uint32 // allowed memo stamp
 	aval     []bool   // allowed memo value
 	rmark    []uint32 // reserved stamp
+	resList  []int32  // the reserved qubits, once each
 	used     []bool   // qubit used by the partial mapping
 	dead     []uint32 // qubit in a small region whose size is known (stamp)
 	deadSize []int32
@@ -75,6 +76,9 @@ type run struct {
 	// == gen.
 	mask    []uint64
 	maskGen uint32
+	facc    []uint64 // fragCount's scratch
+	fballs  []uint64 // the view's ballBits(fballsD), for fragCount
+	fballsD int
 
 	nodes     int
 	nextCheck int
@@ -109,11 +113,13 @@ func (r *run) reset(p *pattern, req *Request, occ *Occupancy, reserved []int, bu
 		r.gen = 1
 	}
 	r.anyRes = false
+	r.resList = r.resList[:0]
 	var rh uint64
 	for _, q := range reserved {
 		if q >= 0 && q < r.v.n && r.rmark[q] != r.gen {
 			r.rmark[q] = r.gen
 			r.anyRes = true
+			r.resList = append(r.resList, int32(q))
 			rh ^= zobrist(uint64(q), 0x5851f42d4c957f2d)
 		}
 	}

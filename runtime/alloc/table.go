@@ -2,6 +2,7 @@ package alloc
 
 import (
 	"math"
+	"math/bits"
 	"slices"
 	"sync"
 	"time"
@@ -26,8 +27,10 @@ import (
 // embed reads the list to its end instead of exhausting the search, which
 // is what routed requests did first.
 //
-// Tables serve requests without a fragmentation weight (that term depends
-// on the occupancy, which the order cannot know). A core whose space is
+// With a fragmentation weight (which depends on the occupancy, so the
+// order cannot include it) the scan weighs each embedding it may use, from
+// bit sets, and stops at the first cost that alone reaches the best
+// objective. A core whose space is
 // larger than tableMaxEntries embeddings, or takes more than
 // tableBuildNodes steps to list, keeps the search; so do cores of more
 // than tableMaxCore qubits.
@@ -254,10 +257,23 @@ func (b *tableBuilder) try(t int, y int32, nc float64) {
 // scanTable offers, in the table's order, every embedding the request may
 // use (all its qubits allowed) that beats the set's bound, and reports
 // whether it reached the bound or the end (the set's best is then the
-// optimum, or nothing embeds). An entry examined counts as a search node.
+// optimum, or nothing embeds). With a fragmentation weight an embedding's
+// objective is its cost plus the weighted count (fragCount), and the scan
+// stops at the first cost that reaches the bound (the count is never
+// negative). An entry examined counts as a search node.
 func (r *run) scanTable(t *embTable, set *CandidateSet) bool {
+	return r.scanEntries(t, set, false)
+}
+
+// scanEntries is scanTable and scanRegions.
+func (r *run) scanEntries(t *embTable, set *CandidateSet, routed bool) bool {
 	kc := t.kc
 	mask := r.allowedMask()
+	fw := r.req.FragWeight
+	strategy := StrategyExact
+	if routed {
+		strategy = StrategyRouted
+	}
 	for i, c := range t.cost {
 		if c >= set.Bound() {
 			return true
@@ -273,16 +289,103 @@ func (r *run) scanTable(t *embTable, set *CandidateSet) bool {
 				break
 			}
 		}
-		if ok {
-			set.Add(r.logicalMapping(phi), c, false, StrategyExact, false)
+		if !ok {
+			continue
 		}
+		m := r.logicalMapping(phi)
+		obj := c
+		if fw > 0 {
+			if obj += fw * r.fragCount(m); obj >= set.Bound() {
+				continue
+			}
+		}
+		set.Add(m, obj, routed, strategy, false)
 	}
 	return true
 }
 
+// fragCount is frag(m) from bit sets when the isolation distance allows
+// (the qubits within Buffer+1 hops of each qubit of m, over all couplers,
+// OR-ed, less m, against the allowed qubits): a few word operations per
+// qubit instead of a BFS.
+func (r *run) fragCount(m []int32) float64 {
+	d := r.radius + 1
+	if r.fballs == nil || r.fballsD != d {
+		r.fballs, r.fballsD = r.v.ballBits(d), d
+	}
+	balls := r.fballs
+	if balls == nil {
+		return r.frag(m)
+	}
+	mask := r.allowedMask()
+	words := len(mask)
+	acc := grow64(r.facc, words)
+	clear(acc)
+	for _, q := range m {
+		if q >= 0 {
+			b := balls[int(q)*words : (int(q)+1)*words : (int(q)+1)*words]
+			for w := range acc {
+				acc[w] |= b[w]
+			}
+		}
+	}
+	for _, q := range m {
+		if q >= 0 {
+			acc[q>>6] &^= 1 << (q & 63)
+		}
+	}
+	count := 0
+	for w := range acc {
+		count += bits.OnesCount64(acc[w] & mask[w])
+	}
+	r.facc = acc
+	return float64(count)
+}
+
+func grow64(s []uint64, n int) []uint64 {
+	if cap(s) < n {
+		return make([]uint64, n)
+	}
+	return s[:n]
+}
+
+// ballBits returns, for d in 1..ballRadius on devices of up to
+// ballBitsMaxQubits qubits, each qubit's neighbourhood of radius d (over
+// all couplers, the qubit left out) as bit sets of (n+63)/64 words, qubit q
+// at [q*words, (q+1)*words); nil otherwise. Made on first use.
+func (v *view) ballBits(d int) []uint64 {
+	if d < 1 || d > ballRadius || v.n > ballBitsMaxQubits {
+		return nil
+	}
+	v.ballsOnce[d].Do(func() {
+		words := (v.n + 63) / 64
+		b := make([]uint64, v.n*words)
+		for q := 0; q < v.n; q++ {
+			row := b[q*words : (q+1)*words]
+			for i := v.boff[q]; i < v.boff[q+1]; i++ {
+				if int(v.bd[i]) > d {
+					break
+				}
+				x := v.bq[i]
+				row[x>>6] |= 1 << (x & 63)
+			}
+		}
+		v.balls[d] = b
+	})
+	return v.balls[d]
+}
+
+// ballBitsMaxQubits bounds the devices whose neighbourhoods are kept as bit
+// sets (1,152 qubits: 166 KB per radius).
+const ballBitsMaxQubits = 1152
+
 // allowedMask returns the qubits the request may use as a bit set (bit q
-// of word q/64), computed once per request: without buffers to keep (the
-// usual case) straight from the occupancy, else qubit by qubit.
+// of word q/64), computed once per request from the occupancy: usable,
+// free and not reserved qubits, less the neighbourhoods (ballBits) that
+// each held qubit's isolation distance (the larger of its task's and the
+// request's) and each reserved qubit's (the request's) keep away. It is
+// allowed for every qubit; when a distance is past ballRadius or the
+// device too large for bit sets, it is made qubit by qubit.
 func (r *run) allowedMask() []uint64 {
 	if r.maskGen == r.gen {
 		return r.mask
@@ -293,25 +396,66 @@ func (r *run) allowedMask() []uint64 {
 		r.mask = make([]uint64, words)
 	}
 	clear(r.mask)
-	if r.checkBuf {
+	var owner []int32
+	if r.occ != nil {
+		owner = r.occ.owner
+	}
+	for q, ok := range v.usable {
+		if ok && (owner == nil || owner[q] < 0) && r.rmark[q] != r.gen {
+			r.mask[q>>6] |= 1 << (q & 63)
+		}
+	}
+	if r.checkBuf && !r.clearBuffers() {
+		clear(r.mask)
 		for q := 0; q < v.n; q++ {
 			if r.allowed(int32(q)) {
-				r.mask[q>>6] |= 1 << (q & 63)
-			}
-		}
-	} else {
-		var owner []int32
-		if r.occ != nil {
-			owner = r.occ.owner
-		}
-		for q, ok := range v.usable {
-			if ok && (owner == nil || owner[q] < 0) && r.rmark[q] != r.gen {
 				r.mask[q>>6] |= 1 << (q & 63)
 			}
 		}
 	}
 	r.maskGen = r.gen
 	return r.mask
+}
+
+// clearBuffers takes the isolation neighbourhoods of held and reserved
+// qubits out of r.mask; false when some needs a radius without bit sets.
+func (r *run) clearBuffers() bool {
+	v, mask := r.v, r.mask
+	words := len(mask)
+	var byRadius [ballRadius + 1][]uint64
+	cut := func(q int32, d int) bool {
+		if d == 0 {
+			return true
+		}
+		if d > ballRadius {
+			return false
+		}
+		balls := byRadius[d]
+		if balls == nil {
+			if balls = v.ballBits(d); balls == nil {
+				return false
+			}
+			byRadius[d] = balls
+		}
+		b := balls[int(q)*words : (int(q)+1)*words : (int(q)+1)*words]
+		for w := range mask {
+			mask[w] &^= b[w]
+		}
+		return true
+	}
+	if occ := r.occ; occ != nil && occ.used > 0 {
+		for q, s := range occ.owner {
+			if s >= 0 && !cut(int32(q), max(r.radius, occ.slots[s].buffer)) {
+				return false
+			}
+		}
+	}
+	for _, q := range r.resList {
+		if !cut(q, r.radius) {
+			return false
+		}
+	}
+	return true
 }
 
 // buildRegionTable lists, for a connected core of at most exactRoutedMax
@@ -430,30 +574,10 @@ func buildRegionTable(v *view, p *pattern, et *embTable) *embTable {
 
 // scanRegions offers, in the table's order (by cost), the best assignment
 // of every region the request may use (all its qubits allowed) that beats
-// the set's bound, as routed placements, and reports whether it reached
-// the bound or the end (the set's best is then the routed optimum). An
-// entry examined counts as a search node.
+// the set's bound, as routed placements (with a fragmentation weight, by
+// cost plus the weighted count), and reports whether it reached the bound
+// or the end (the set's best is then the routed optimum). An entry
+// examined counts as a search node.
 func (r *run) scanRegions(t *embTable, set *CandidateSet) bool {
-	kc := t.kc
-	mask := r.allowedMask()
-	for i, c := range t.cost {
-		if c >= set.Bound() {
-			return true
-		}
-		if r.spend(1) {
-			return false
-		}
-		phi := t.phi[i*kc : (i+1)*kc : (i+1)*kc]
-		ok := true
-		for _, q := range phi {
-			if mask[q>>6]&(1<<(q&63)) == 0 {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			set.Add(r.logicalMapping(phi), c, true, StrategyRouted, false)
-		}
-	}
-	return true
+	return r.scanEntries(t, set, true)
 }

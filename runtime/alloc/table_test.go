@@ -7,15 +7,17 @@ import (
 	"math"
 	"slices"
 	"testing"
+	"time"
 )
 
 // TestTablesMatchSearch: with the embedding and region tables, the engine
 // answers as the search does, on real devices, every shape (and weighted
-// interaction graphs, one with an idle qubit), buffers 0..2, occupancies
-// from empty to dense and reserved qubits: embedded placements are the
-// same to the bit (the tables keep the search's order for ties); routed
-// ones have the same cost (ties between equally good regions may go either
-// way) and the same proof of optimality.
+// interaction graphs, one with an idle qubit), with and without a
+// fragmentation weight, buffers 0..2, occupancies from empty to dense and
+// reserved qubits: embedded placements without a fragmentation weight are
+// the same to the bit (the tables keep the search's order for ties); the
+// others have the same objective (ties may go either way); all have the
+// same proof of optimality.
 func TestTablesMatchSearch(t *testing.T) {
 	defer func() { useTables = true }()
 	devs := []string{"ibm/sherbrooke", "ibm/torino", "google/weber", "rigetti/aspen-8"}
@@ -34,6 +36,10 @@ func TestTablesMatchSearch(t *testing.T) {
 		{Qubits: 6, Shape: Shape{Kind: ShapeGrid, Rows: 2, Cols: 3}},
 		{Qubits: 5, Graph: g},
 		{Qubits: 5, Graph: tree},
+		{Qubits: 5, Shape: Shape{Kind: ShapeLinear}, FragWeight: 0.05},
+		{Qubits: 4, Shape: Shape{Kind: ShapeStar}, FragWeight: 0.3},
+		{Qubits: 4, Shape: Shape{Kind: ShapeLinear}, FragWeight: 0.01},
+		{Qubits: 6, Shape: Shape{Kind: ShapeRing}, FragWeight: 0.05},
 	}
 	cases, exact, routed := 0, 0, 0
 	for _, name := range devs {
@@ -72,10 +78,18 @@ func TestTablesMatchSearch(t *testing.T) {
 						}
 					case want.Strategy != got.Strategy || want.Optimal != got.Optimal:
 						t.Errorf("%s: search %s (optimal %v), tables %s (optimal %v)", what, want.Strategy, want.Optimal, got.Strategy, got.Optimal)
-					case want.Strategy == StrategyRouted:
-						routed++
-						if math.Abs(want.Cost-got.Cost) > 1e-9 {
-							t.Errorf("%s: routed: search %v (cost %v), tables %v (cost %v)", what, want.Mapping, want.Cost, got.Mapping, got.Cost)
+					case want.Strategy == StrategyRouted || req.FragWeight > 0:
+						// Equal objectives; ties between placements may go
+						// either way.
+						if want.Strategy == StrategyRouted {
+							routed++
+						} else {
+							exact++
+						}
+						wo, go_ := want.Cost+req.FragWeight*want.Frag, got.Cost+req.FragWeight*got.Frag
+						if math.Abs(wo-go_) > 1e-9 {
+							t.Errorf("%s: search %v (cost %v frag %v), tables %v (cost %v frag %v)", what, want.Mapping, want.Cost, want.Frag,
+								got.Mapping, got.Cost, got.Frag)
 						}
 					default:
 						exact++
@@ -307,5 +321,36 @@ func TestProposer(t *testing.T) {
 	}
 	if placed < 100 || failed < 5 {
 		t.Fatalf("%d placed, %d failed", placed, failed)
+	}
+}
+
+// TestAllowedMask: the allowed qubits as a bit set, made from the
+// neighbourhoods of held and reserved qubits, are those allowed says, on
+// real devices with tasks of isolation distances 0..3, requests of 0..3 and
+// reserved qubits.
+func TestAllowedMask(t *testing.T) {
+	for _, name := range []string{"ibm/sherbrooke", "google/weber", "rigetti/aspen-8"} {
+		m := device(t, name)
+		v, err := newView(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := newRun(v)
+		p := compilePattern(&Request{Qubits: 3, Shape: Shape{Kind: ShapeLinear}})
+		for seed := uint64(1); seed <= 24; seed++ {
+			occ := randomOccupancy(t, m, []float64{0, 0.1, 0.3}[seed%3], int(seed%4), seed)
+			req := &Request{Qubits: 3, Shape: Shape{Kind: ShapeLinear}, Buffer: int(seed/3) % 4}
+			var reserved []int
+			if seed%2 == 0 {
+				reserved = []int{int(seed*5) % m.N(), int(seed*11) % m.N()}
+			}
+			r.reset(p, req, occ, reserved, 1000, time.Time{})
+			mask := append([]uint64(nil), r.allowedMask()...)
+			for q := 0; q < m.N(); q++ {
+				if got, want := mask[q>>6]&(1<<(q&63)) != 0, r.allowed(int32(q)); got != want {
+					t.Fatalf("%s seed %d buffer %d: qubit %d: mask %v, allowed %v", name, seed, req.Buffer, q, got, want)
+				}
+			}
+		}
 	}
 }

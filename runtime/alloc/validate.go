@@ -96,6 +96,13 @@ func validate(m *hal.Model, req *Request, edges []wedge, occ *Occupancy, reserve
 			}
 		}
 	}
+	return validateLinks(m, req, edges, mapping)
+}
+
+// validateLinks is validate's last check: every interacting pair is on a
+// usable coupler, or (routing allowed) joined by a path of usable couplers
+// within the placement.
+func validateLinks(m *hal.Model, req *Request, edges []wedge, mapping []int32) error {
 	// Couplers: embedded, or every pair connected within the placement.
 	direct := true
 	for _, e := range edges {
@@ -172,7 +179,28 @@ func validate(m *hal.Model, req *Request, edges []wedge, occ *Occupancy, reserve
 	return nil
 }
 
-// validate is the engine's filter: Validate with the run's scratch.
+// validate is the engine's filter: Validate with the run's scratch. A
+// placement of distinct qubits that the request may all use (allowedMask)
+// passes every check but the couplers', which alone are made then; any
+// other gets the full checks, which say what is wrong.
 func (r *run) validate(mapping []int32) error {
+	if len(mapping) == r.req.Qubits && len(mapping) <= 64 {
+		mask := r.allowedMask()
+		ok := true
+		for i, q := range mapping {
+			if q < 0 || int(q) >= r.v.n || mask[q>>6]&(1<<(q&63)) == 0 {
+				ok = false
+				break
+			}
+			for _, p := range mapping[:i] {
+				if p == q {
+					ok = false
+				}
+			}
+		}
+		if ok {
+			return validateLinks(r.v.m, r.req, r.p.edges, mapping)
+		}
+	}
 	return validate(r.v.m, r.req, r.p.edges, r.occ, func(q int) bool { return r.rmark[q] == r.gen }, mapping, &r.bfs)
 }

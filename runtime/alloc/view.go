@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"sync"
 
 	"github.com/eigen-os/rm/hal"
 )
@@ -51,6 +52,9 @@ type view struct {
 
 	bounds boundCache // tree bounds per pattern
 	tables tableCache // embedding tables per pattern (table.go)
+	// balls[d] are the neighbourhoods of radius d as bit sets (ballBits).
+	balls     [ballRadius + 1][]uint64
+	ballsOnce [ballRadius + 1]sync.Once
 }
 
 type ccost struct {
