@@ -181,11 +181,21 @@ func FillRequest(dst *abi.Request, r *alloc.Request, epoch uint64, maxCandidates
 // as a shape (so that the engine compiles the same pattern as on the
 // host), a graph request as a graph.
 func Request(r *abi.Request) (*alloc.Request, error) {
+	out := &alloc.Request{}
+	if err := RequestTo(out, r); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// RequestTo is Request into out (a guest reuses one request: an allocation
+// per call is dear there).
+func RequestTo(out *alloc.Request, r *abi.Request) error {
 	kind, ok := shapeFromABI[r.Shape]
 	if !ok {
-		return nil, fmt.Errorf("bridge: request: unknown shape %d", r.Shape)
+		return fmt.Errorf("bridge: request: unknown shape %d", r.Shape)
 	}
-	out := &alloc.Request{Qubits: r.Qubits, Shape: alloc.Shape{Kind: kind}, Floor: r.Floor, Buffer: r.Buffer,
+	*out = alloc.Request{Qubits: r.Qubits, Shape: alloc.Shape{Kind: kind}, Floor: r.Floor, Buffer: r.Buffer,
 		Budget: r.Budget, FragWeight: r.FragWeight, NoRouting: r.NoRouting}
 	if kind == alloc.ShapeGrid {
 		out.Shape.Rows, out.Shape.Cols = r.Rows, r.Cols
@@ -213,9 +223,9 @@ func Request(r *abi.Request) (*alloc.Request, error) {
 		out.Graph = g
 	}
 	if err := out.Validate(0); err != nil {
-		return nil, fmt.Errorf("bridge: %w", err)
+		return fmt.Errorf("bridge: %w", err)
 	}
-	return out, nil
+	return nil
 }
 
 // OccupancyBuilder computes the ABI occupancy of a device for requests,

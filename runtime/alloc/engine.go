@@ -289,7 +289,10 @@ func (e *Engine) Place(ctx context.Context, req *Request, occ *Occupancy, reserv
 	if d, ok := ctx.Deadline(); ok && r.late && !time.Now().Before(d) {
 		return nil, context.DeadlineExceeded // our clock saw it before the context's timer
 	}
-	if e.cache != nil && !r.late {
+	if e.cache == nil {
+		return pl, err // nobody else holds pl
+	}
+	if !r.late {
 		e.cache.put(key, pl, err)
 	}
 	if pl != nil {
@@ -322,7 +325,8 @@ func (e *Engine) place(ctx context.Context, r *run, req *Request, occ *Occupancy
 	if occ != nil && v.n-occ.used < k {
 		return nil, &InfeasibleError{Reason: ErrTooFewQubits, Need: k, Free: r.countAllowed(), Largest: -1}
 	}
-	cy := &Cycle{Model: v.m, Request: req, Occupancy: occ, Reserved: reserved, run: r}
+	cy := &r.cycle // the run's: no allocation per call
+	*cy = Cycle{Model: v.m, Request: req, Occupancy: occ, Reserved: reserved, run: r}
 	set := &r.cset
 	// Each source fills its own set (so that no source can push another's
 	// candidates out); every candidate is validated, filtered and scored,

@@ -211,10 +211,14 @@ func (o *Occupancy) SetSlots(owner []int32, buffers []int) error {
 			return fmt.Errorf("%w: qubit %d: task slot %d outside -1..%d", ErrBadRequest, q, s, len(buffers)-1)
 		}
 	}
+	// Slots past the length keep their qubit lists' storage for reuse
+	// (a guest calls this on every call; an allocation there is dear).
+	if cap(o.slots) >= len(buffers) {
+		o.slots = o.slots[:len(buffers)]
+	}
 	for len(o.slots) < len(buffers) {
 		o.slots = append(o.slots, taskSlot{})
 	}
-	o.slots = o.slots[:len(buffers)]
 	for s := range o.slots {
 		t := &o.slots[s]
 		t.id, t.anon, t.qubits, t.buffer, t.live = "", true, t.qubits[:0], buffers[s], false

@@ -37,6 +37,7 @@ type run struct {
 
 	set        *CandidateSet
 	cset       CandidateSet
+	cycle      Cycle // the pipeline's state of this call (Engine.place)
 	selMap     []int32
 	nodesTotal int
 	noEmbed    bool // the core was proven not to embed in the allowed couplers

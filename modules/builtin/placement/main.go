@@ -34,6 +34,7 @@ func main() {}
 type strategy struct {
 	eng *alloc.Engine
 	occ *bridge.OccupancyView
+	req alloc.Request // reused: an allocation per call is dear in a guest
 }
 
 func (s *strategy) load(d *abi.Device) (err error) {
@@ -46,10 +47,10 @@ func (s *strategy) load(d *abi.Device) (err error) {
 // placement is proposed, and the host's floor check refuses it with the
 // right reason.
 func (s *strategy) place(_ *abi.Device, o *abi.Occupancy, r *abi.Request, out *abi.Candidates) error {
-	req, err := bridge.Request(r)
-	if err != nil {
+	if err := bridge.RequestTo(&s.req, r); err != nil {
 		return err
 	}
+	req := &s.req
 	occ, reserved, err := s.occ.Update(o)
 	if err != nil {
 		return err

@@ -35,6 +35,7 @@ func main() {}
 type strategy struct {
 	eng *alloc.Engine
 	occ *bridge.OccupancyView
+	req alloc.Request // reused: an allocation per call is dear in a guest
 
 	mapping []int
 }
@@ -50,10 +51,10 @@ func (s *strategy) load(d *abi.Device) (err error) {
 // rule scores ESP 0 (the host never picks it; it checks candidates itself
 // before asking for scores).
 func (s *strategy) score(_ *abi.Device, o *abi.Occupancy, r *abi.Request, cands *abi.Candidates, out []abi.Score) error {
-	req, err := bridge.Request(r)
-	if err != nil {
+	if err := bridge.RequestTo(&s.req, r); err != nil {
 		return err
 	}
+	req := &s.req
 	occ, reserved, err := s.occ.Update(o)
 	if err != nil {
 		return err
