@@ -304,20 +304,23 @@ func (r *run) scanEntries(t *embTable, set *CandidateSet, routed bool) bool {
 	return true
 }
 
-// fragCount is frag(m) from bit sets when the isolation distance allows
-// (the qubits within Buffer+1 hops of each qubit of m, over all couplers,
-// OR-ed, less m, against the allowed qubits): a few word operations per
-// qubit instead of a BFS.
+// fragCount is frag(m) from bit sets when the isolation distance and the
+// device's size allow (the qubits within Buffer+1 hops of each qubit of m,
+// over all couplers, OR-ed, less m, against the allowed qubits): a few word
+// operations per qubit instead of a BFS.
 func (r *run) fragCount(m []int32) float64 {
 	d := r.radius + 1
 	if r.fballs == nil || r.fballsD != d {
 		r.fballs, r.fballsD = r.v.ballBits(d), d
 	}
 	balls := r.fballs
-	if balls == nil {
+	var mask []uint64
+	if balls != nil {
+		mask = r.maskIfCheap()
+	}
+	if mask == nil {
 		return r.frag(m)
 	}
-	mask := r.allowedMask()
 	words := len(mask)
 	acc := grow64(r.facc, words)
 	clear(acc)
@@ -416,6 +419,20 @@ func (r *run) allowedMask() []uint64 {
 	r.maskGen = r.gen
 	return r.mask
 }
+
+// maskIfCheap returns allowedMask when it is made already or cheap to make
+// (devices of up to maskCheapQubits qubits), else nil: a caller with a
+// handful of qubits to check on a large device does better qubit by qubit.
+func (r *run) maskIfCheap() []uint64 {
+	if r.maskGen == r.gen || r.v.n <= maskCheapQubits {
+		return r.allowedMask()
+	}
+	return nil
+}
+
+// maskCheapQubits: up to this many qubits, making allowedMask costs less
+// than checking a placement's qubits one by one.
+const maskCheapQubits = 256
 
 // clearBuffers takes the isolation neighbourhoods of held and reserved
 // qubits out of r.mask; false when some needs a radius without bit sets.

@@ -184,8 +184,7 @@ func validateLinks(m *hal.Model, req *Request, edges []wedge, mapping []int32) e
 // passes every check but the couplers', which alone are made then; any
 // other gets the full checks, which say what is wrong.
 func (r *run) validate(mapping []int32) error {
-	if len(mapping) == r.req.Qubits && len(mapping) <= 64 {
-		mask := r.allowedMask()
+	if mask := r.maskIfCheap(); mask != nil && len(mapping) == r.req.Qubits && len(mapping) <= 64 {
 		ok := true
 		for i, q := range mapping {
 			if q < 0 || int(q) >= r.v.n || mask[q>>6]&(1<<(q&63)) == 0 {
