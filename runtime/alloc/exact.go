@@ -169,28 +169,11 @@ func (r *run) dfs(t int, cost, pend float64) {
 }
 
 func (r *run) try(t int, y int32, nc, np, extra float64) {
-	p := r.p
 	if r.used[y] || !r.allowed(y) {
 		return
 	}
-	for _, s := range p.symLT[t] {
-		if r.phi[s] > y {
-			return
-		}
-	}
-	for _, s := range p.symGT[t] {
-		if r.phi[s] < y {
-			return
-		}
-	}
-	for _, b := range p.back[t] {
-		c, ok := r.v.coupler(r.phi[b.pos], y)
-		if !ok {
-			return
-		}
-		nc += b.w * c
-	}
-	if nc+np+extra >= r.set.Bound() {
+	nc, ok := r.p.extend(r.v, r.phi, t, y, nc)
+	if !ok || nc+np+extra >= r.set.Bound() {
 		return
 	}
 	if r.spend(1) {
@@ -218,6 +201,31 @@ func (r *run) try(t int, y int32, nc, np, extra float64) {
 	r.used[y] = true
 	r.dfs(t+1, nc, np)
 	r.used[y] = false
+}
+
+// extend checks that qubit y may take position t after the positions
+// before it (phi): the symmetry constraints hold and every back edge is on
+// a usable coupler, whose weighted costs it adds to nc (in the pattern's
+// order: the search and the tables sum alike, to the bit).
+func (p *pattern) extend(v *view, phi []int32, t int, y int32, nc float64) (float64, bool) {
+	for _, s := range p.symLT[t] {
+		if phi[s] > y {
+			return nc, false
+		}
+	}
+	for _, s := range p.symGT[t] {
+		if phi[s] < y {
+			return nc, false
+		}
+	}
+	for _, b := range p.back[t] {
+		c, ok := v.coupler(phi[b.pos], y)
+		if !ok {
+			return nc, false
+		}
+		nc += b.w * c
+	}
+	return nc, true
 }
 
 // rootsByFrag orders the first position's allowed roots by their bound

@@ -227,26 +227,12 @@ func (b *tableBuilder) dfs(t int, cost float64) {
 }
 
 func (b *tableBuilder) try(t int, y int32, nc float64) {
-	p := b.p
 	if b.used[y] || !b.v.usable[y] {
 		return
 	}
-	for _, s := range p.symLT[t] {
-		if b.phi[s] > y {
-			return
-		}
-	}
-	for _, s := range p.symGT[t] {
-		if b.phi[s] < y {
-			return
-		}
-	}
-	for _, bk := range p.back[t] {
-		c, ok := b.v.coupler(b.phi[bk.pos], y)
-		if !ok {
-			return
-		}
-		nc += bk.w * c
+	nc, ok := b.p.extend(b.v, b.phi, t, y, nc)
+	if !ok {
+		return
 	}
 	b.phi[t] = y
 	b.used[y] = true
