@@ -46,11 +46,6 @@ const (
 	// a module call's deadline: at most about 0.5 ms natively, 20 times
 	// that in a WebAssembly guest (BenchmarkTableBuild).
 	tableBuildNodes = 1 << 14
-	// regionBuildNodes bounds the steps (ESU steps and search nodes) of
-	// listing and solving one region table: about 1 ms natively, 10-20
-	// ms in a guest, in the request that first needs it (with the
-	// embedding table's listing, within the default 50 ms call deadline).
-	regionBuildNodes = 1 << 13
 	// tableCacheEntries bounds the embeddings kept in the tables of one
 	// view (one epoch): the cache is emptied past it.
 	tableCacheEntries = 1 << 18
@@ -75,6 +70,7 @@ type tableCache struct {
 	mu      sync.Mutex
 	m       map[tableKey]*embTable
 	entries int
+	builds  map[*pattern]*regionBuild // region tables, made a part per request
 }
 
 // tableKey names a table: a pattern's embeddings, or its routed regions.
@@ -110,7 +106,20 @@ func (v *view) regionTable(p *pattern) *embTable {
 	if et == nil {
 		return nil
 	}
-	return v.cachedTable(tableKey{p, true}, func() *embTable { return buildRegionTable(v, p, et) })
+	v.tables.mu.Lock()
+	if v.tables.builds == nil {
+		v.tables.builds = map[*pattern]*regionBuild{}
+	}
+	b := v.tables.builds[p]
+	if b == nil {
+		if len(v.tables.builds) >= 1024 {
+			clear(v.tables.builds)
+		}
+		b = newRegionBuild(v, p, et)
+		v.tables.builds[p] = b
+	}
+	v.tables.mu.Unlock()
+	return b.advance()
 }
 
 func (v *view) cachedTable(key tableKey, build func() *embTable) *embTable {
@@ -461,118 +470,179 @@ func (r *run) clearBuffers() bool {
 	return true
 }
 
-// buildRegionTable lists, for a connected core of at most exactRoutedMax
-// qubits, every connected set of as many usable qubits in which the core
-// does not embed (every qubit taken as allowed; the sets where it embeds
-// are those of the embedding table et, and a routed request never has all
-// of one to itself: it would have embedded), each with the best assignment
-// of the core to it under the SWAP model of score.go, found by the routed
-// search's own branch and bound (solveSubset), sorted by cost. A routed
-// request then takes the first region whose qubits it may all use: the
-// routed search's exact enumeration, done once per (pattern, epoch). On
-// heavy-hex few connected sets are not chains (91 of 382 for 5 qubits on
-// ibm_sherbrooke, listed and solved in 7,400 steps, 0.8 ms natively), so
-// few are solved. Nil when there are more than tableMaxEntries regions, or
-// listing and solving them takes more than regionBuildNodes steps.
-func buildRegionTable(v *view, p *pattern, et *embTable) *embTable {
+// regionBuild makes a pattern's region table: for a connected core of at
+// most exactRoutedMax qubits, every connected set of as many usable qubits
+// in which the core does not embed (every qubit taken as allowed; the sets
+// where it embeds are those of the embedding table, and a routed request
+// never has all of one to itself: it would have embedded), each with the
+// best assignment of the core to it under the SWAP model of score.go,
+// found by the routed search's own branch and bound (solveSubset), sorted
+// by cost. A routed request then takes the first region whose qubits it
+// may all use: the routed search's exact enumeration, done once per
+// (pattern, epoch). On heavy-hex few connected sets are not chains (91 of
+// 382 for 5 qubits on ibm_sherbrooke, listed and solved in 7,400 steps,
+// 0.8 ms natively), so few are solved.
+//
+// The work is spread over the requests that need it, regionStepsPerCall
+// steps (ESU steps and search nodes) at a time, a root qubit's sets at
+// once, so that no request (in a WebAssembly guest, no module call) pays
+// for all of it; until it is done they route with the search, whose
+// answers cost the same. Past tableMaxEntries regions or regionBuildNodes
+// steps in all it is given up, and the search routes.
+type regionBuild struct {
+	mu      sync.Mutex
+	v       *view
+	p       *pattern
+	embeds  map[[exactRoutedMax]int32]bool
+	r       *run
+	next    int32 // the next root qubit
+	steps   int
+	cost    []float64
+	flat    []int32
+	set     CandidateSet
+	ext     []int32
+	adj     []int32 // per qubit: the chosen qubits it is or neighbours
+	table   *embTable
+	dropped bool
+}
+
+const (
+	// regionBuildNodes bounds the steps of a whole region table.
+	regionBuildNodes = 1 << 13
+	// regionStepsPerCall bounds the steps one request spends on it: about
+	// 0.3 ms natively, 5 ms in a WebAssembly guest.
+	regionStepsPerCall = 2048
+)
+
+func newRegionBuild(v *view, p *pattern, et *embTable) *regionBuild {
 	kc := len(p.order)
-	embeds := make(map[[exactRoutedMax]int32]bool, et.len())
-	key := func(set []int32) [exactRoutedMax]int32 {
-		var k [exactRoutedMax]int32
-		copy(k[:], set)
-		slices.Sort(k[:len(set)])
-		return k
-	}
+	b := &regionBuild{v: v, p: p, embeds: make(map[[exactRoutedMax]int32]bool, et.len()), adj: make([]int32, v.n)}
 	for i := range et.len() {
-		embeds[key(et.phi[i*kc:(i+1)*kc])] = true
+		b.embeds[regionKey(et.phi[i*kc:(i+1)*kc])] = true
 	}
-	r := newRun(v)
-	r.reset(p, &Request{Qubits: p.k}, nil, nil, math.MaxInt, time.Time{})
-	rs := &r.rs
+	b.r = newRun(v)
+	b.r.reset(p, &Request{Qubits: p.k}, nil, nil, math.MaxInt, time.Time{})
+	rs := &b.r.rs
 	rs.ensure(v.n)
 	rs.sub = grow32(rs.sub, kc)[:0]
 	rs.luse = make([]bool, kc)
 	rs.asg = grow32(rs.asg, kc)
 	rs.cur = grow32(rs.cur, kc)
-	var set CandidateSet
-	var cost []float64
-	var flat []int32
-	steps, over := 0, false
-	// adjacent counts, per qubit, the chosen qubits it is or neighbours.
-	adjacent := make([]int32, v.n)
-	mark := func(w int32, d int32) {
-		adjacent[w] += d
-		for i := v.uoff[w]; i < v.uoff[w+1]; i++ {
-			adjacent[v.unbr[i]] += d
-		}
+	return b
+}
+
+// regionKey names a set of qubits whatever their order.
+func regionKey(set []int32) [exactRoutedMax]int32 {
+	var k [exactRoutedMax]int32
+	copy(k[:], set)
+	slices.Sort(k[:len(set)])
+	return k
+}
+
+// advance works on the table for up to regionStepsPerCall steps (unless
+// another request is at it) and returns it once made, else nil.
+func (b *regionBuild) advance() *embTable {
+	if !b.mu.TryLock() {
+		return nil
 	}
-	var ext []int32
-	var esu func(root int32, lo, hi int)
-	esu = func(root int32, lo, hi int) {
-		if len(rs.sub) == kc {
-			if embeds[key(rs.sub)] {
-				return
-			}
-			if len(cost) == tableMaxEntries {
-				over = true
-				return
-			}
-			// No embedding: every assignment pays a SWAP (solveSubset's
-			// bound may count it).
-			set.Reset(p.k, 1)
-			r.set, r.noEmbed = &set, true
-			r.solveSubset()
-			if set.Len() == 0 {
-				return
-			}
-			c := set.At(0)
-			cost = append(cost, c.Cost)
-			for _, lv := range p.order {
-				flat = append(flat, c.Mapping[lv])
-			}
-			return
-		}
-		for i := hi - 1; i >= lo && !over; i-- {
-			if steps++; steps+r.nodes > regionBuildNodes {
-				over = true
-				return
-			}
-			w := ext[i]
-			start := len(ext)
-			ext = append(ext, ext[lo:i]...)
-			for j := v.uoff[w]; j < v.uoff[w+1]; j++ {
-				if u := v.unbr[j]; u > root && adjacent[u] == 0 && v.usable[u] {
-					ext = append(ext, u)
-				}
-			}
-			end := len(ext)
-			rs.sub = append(rs.sub, w)
-			mark(w, 1)
-			esu(root, start, end)
-			mark(w, -1)
-			rs.sub = rs.sub[:len(rs.sub)-1]
-			ext = ext[:start]
-		}
+	defer b.mu.Unlock()
+	if b.table != nil || b.dropped {
+		return b.table
 	}
-	for s := int32(0); s < int32(v.n) && !over; s++ {
+	v := b.v
+	budget := b.steps + regionStepsPerCall
+	for ; b.next < int32(v.n); b.next++ {
+		if b.steps >= budget {
+			return nil // the next request goes on
+		}
+		s := b.next
 		if !v.usable[s] {
 			continue
 		}
+		rs := &b.r.rs
 		rs.sub = append(rs.sub[:0], s)
-		mark(s, 1)
-		ext = ext[:0]
+		b.mark(s, 1)
+		b.ext = b.ext[:0]
 		for i := v.uoff[s]; i < v.uoff[s+1]; i++ {
 			if u := v.unbr[i]; u > s && v.usable[u] {
-				ext = append(ext, u)
+				b.ext = append(b.ext, u)
 			}
 		}
-		esu(s, 0, len(ext))
-		mark(s, -1)
+		ok := b.esu(s, 0, len(b.ext))
+		b.mark(s, -1)
+		if !ok {
+			b.dropped, b.cost, b.flat, b.embeds = true, nil, nil, nil
+			return nil
+		}
 	}
-	if over {
-		return nil
+	b.table = sortedTable(len(b.p.order), b.cost, b.flat)
+	b.cost, b.flat, b.embeds, b.r = nil, nil, nil, nil
+	return b.table
+}
+
+func (b *regionBuild) mark(w int32, d int32) {
+	v := b.v
+	b.adj[w] += d
+	for i := v.uoff[w]; i < v.uoff[w+1]; i++ {
+		b.adj[v.unbr[i]] += d
 	}
-	return sortedTable(kc, cost, flat)
+}
+
+// esu lists the connected sets grown from the current one with the
+// extension b.ext[lo:hi] (Wernicke's ESU, each set once), solving those
+// where the core does not embed; false past the table's bounds.
+func (b *regionBuild) esu(root int32, lo, hi int) bool {
+	v, p, r := b.v, b.p, b.r
+	rs := &r.rs
+	kc := len(p.order)
+	if len(rs.sub) == kc {
+		if b.embeds[regionKey(rs.sub)] {
+			return true
+		}
+		if len(b.cost) == tableMaxEntries {
+			return false
+		}
+		// No embedding: every assignment pays a SWAP (solveSubset's bound
+		// may count it).
+		before := r.nodes
+		b.set.Reset(p.k, 1)
+		r.set, r.noEmbed = &b.set, true
+		r.solveSubset()
+		b.steps += r.nodes - before
+		if b.set.Len() == 0 {
+			return true
+		}
+		c := b.set.At(0)
+		b.cost = append(b.cost, c.Cost)
+		for _, lv := range p.order {
+			b.flat = append(b.flat, c.Mapping[lv])
+		}
+		return b.steps <= regionBuildNodes
+	}
+	for i := hi - 1; i >= lo; i-- {
+		if b.steps++; b.steps > regionBuildNodes {
+			return false
+		}
+		w := b.ext[i]
+		start := len(b.ext)
+		b.ext = append(b.ext, b.ext[lo:i]...)
+		for j := v.uoff[w]; j < v.uoff[w+1]; j++ {
+			if u := v.unbr[j]; u > root && b.adj[u] == 0 && v.usable[u] {
+				b.ext = append(b.ext, u)
+			}
+		}
+		end := len(b.ext)
+		rs.sub = append(rs.sub, w)
+		b.mark(w, 1)
+		ok := b.esu(root, start, end)
+		b.mark(w, -1)
+		rs.sub = rs.sub[:len(rs.sub)-1]
+		b.ext = b.ext[:start]
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // scanRegions offers, in the table's order (by cost), the best assignment

@@ -140,9 +140,19 @@ func TestTableLimits(t *testing.T) {
 	// The region table: the connected sets of 5 qubits that hold no chain
 	// (branched trees), each with its best routed cost: the exhaustive
 	// optimum over assignments (bruteRouted, on that set alone).
-	rt := v.regionTable(lin5)
-	if rt == nil || rt.len() < 50 {
-		t.Fatalf("5-qubit chain on %s: region table %v", m.Name, rt)
+	// It is made a part per request: the first requests route with the
+	// search.
+	var rt *embTable
+	calls := 0
+	for rt == nil && calls < 100 {
+		rt = v.regionTable(lin5)
+		calls++
+	}
+	if rt == nil || rt.len() < 50 || calls < 3 {
+		t.Fatalf("5-qubit chain on %s: region table %v after %d requests", m.Name, rt, calls)
+	}
+	if v.regionTable(lin5) != rt {
+		t.Fatal("the region table is made again")
 	}
 	chains := map[string]bool{}
 	for i := range et.len() {
@@ -190,8 +200,14 @@ func TestTableLimits(t *testing.T) {
 	}
 	// On a grid most connected sets of 4 qubits do not hold a star of 4:
 	// too many to solve while listing.
-	if wv.regionTable(compilePattern(&Request{Qubits: 5, Shape: Shape{Kind: ShapeStar}})) != nil {
-		t.Fatal("5-qubit star on a grid got a region table")
+	star5 := compilePattern(&Request{Qubits: 5, Shape: Shape{Kind: ShapeStar}})
+	for range 100 {
+		if wv.regionTable(star5) != nil {
+			t.Fatal("5-qubit star on a grid got a region table")
+		}
+	}
+	if b := wv.tables.builds[star5]; b == nil || !b.dropped {
+		t.Fatal("5-qubit star on a grid: the region table was not given up")
 	}
 	e, err := NewEngine(w, Options{})
 	if err != nil {
@@ -351,6 +367,55 @@ func TestAllowedMask(t *testing.T) {
 					t.Fatalf("%s seed %d buffer %d: qubit %d: mask %v, allowed %v", name, seed, req.Buffer, q, got, want)
 				}
 			}
+		}
+	}
+}
+
+// TestTablesConcurrent: requests in parallel list, build (a part each)
+// and read the tables of one engine, and place as one request at a time
+// does (go test -race checks the sharing).
+func TestTablesConcurrent(t *testing.T) {
+	m := device(t, "ibm/sherbrooke")
+	e, err := NewEngine(m, Options{CacheSize: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := NewEngine(m, Options{CacheSize: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := Request{Qubits: 5, Shape: Shape{Kind: ShapeLinear}}
+	var occs []*Occupancy
+	for seed := uint64(1); seed <= 40; seed++ {
+		occs = append(occs, randomOccupancy(t, m, 0.55, 0, seed))
+	}
+	want := make([]float64, len(occs))
+	for i, occ := range occs {
+		if pl, err := ref.Place(context.Background(), &req, occ, nil); err == nil {
+			want[i] = pl.Cost
+		}
+	}
+	errs := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		go func() {
+			for j := range occs {
+				i := (j + 10*g) % len(occs)
+				pl, err := e.Place(context.Background(), &req, occs[i], nil)
+				got := 0.0
+				if err == nil {
+					got = pl.Cost
+				}
+				if math.Abs(got-want[i]) > 1e-9 {
+					errs <- fmt.Errorf("occupancy %d: cost %v, alone %v", i, got, want[i])
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
 		}
 	}
 }
