@@ -5,6 +5,7 @@ import (
 	"math/bits"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -60,6 +61,11 @@ type embTable struct {
 	kc   int
 	cost []float64 // ascending; ties in search order
 	phi  []int32   // kc qubits per entry, by search position
+	// On small devices: words per bit set, each entry's qubits (emask)
+	// and, per radius, its neighbourhoods (fragBalls).
+	words  int
+	emask  []uint64
+	fballs [ballRadius + 1]atomic.Pointer[[]uint64]
 }
 
 func (t *embTable) len() int { return len(t.cost) }
@@ -168,12 +174,14 @@ func buildTable(v *view, p *pattern) *embTable {
 	if b.over {
 		return nil
 	}
-	return sortedTable(kc, b.cost, b.flat)
+	return sortedTable(v, kc, b.cost, b.flat)
 }
 
 // sortedTable makes a table of the entries (cost[i], flat[i*kc:(i+1)*kc])
 // sorted by cost, stably: equal costs keep the listing order.
-func sortedTable(kc int, cost []float64, flat []int32) *embTable {
+// On devices of up to maskCheapQubits qubits each entry also gets its
+// qubits as a bit set, checked against the allowed set a word at a time.
+func sortedTable(v *view, kc int, cost []float64, flat []int32) *embTable {
 	idx := make([]int32, len(cost))
 	for i := range idx {
 		idx[i] = int32(i)
@@ -192,7 +200,50 @@ func sortedTable(kc int, cost []float64, flat []int32) *embTable {
 		t.cost[i] = cost[j]
 		copy(t.phi[i*kc:(i+1)*kc], flat[int(j)*kc:(int(j)+1)*kc])
 	}
+	if v.n <= maskCheapQubits {
+		t.words = (v.n + 63) / 64
+		t.emask = make([]uint64, len(idx)*t.words)
+		for i := range idx {
+			row := t.emask[i*t.words : (i+1)*t.words]
+			for _, q := range t.phi[i*kc : (i+1)*kc] {
+				row[q>>6] |= 1 << (q & 63)
+			}
+		}
+	}
 	return t
+}
+
+// fragBalls returns, for isolation distance d-1, each entry's
+// neighbourhood of radius d less its own qubits as bit sets (what
+// fragCount ORs together for it), made on first use; nil when the table
+// has no bit sets or d has no neighbourhood bit sets.
+func (t *embTable) fragBalls(v *view, d int) []uint64 {
+	if t.emask == nil || d < 1 || d > ballRadius {
+		return nil
+	}
+	if fb := t.fballs[d].Load(); fb != nil {
+		return *fb
+	}
+	balls := v.ballBits(d)
+	if balls == nil {
+		return nil
+	}
+	words, kc := t.words, t.kc
+	fb := make([]uint64, len(t.emask))
+	for i := range t.cost {
+		row := fb[i*words : (i+1)*words]
+		for _, q := range t.phi[i*kc : (i+1)*kc] {
+			b := balls[int(q)*words : (int(q)+1)*words]
+			for w := range row {
+				row[w] |= b[w]
+			}
+		}
+		for w := range row {
+			row[w] &^= t.emask[i*words+w]
+		}
+	}
+	t.fballs[d].Store(&fb)
+	return fb
 }
 
 // dfs lists the placements of positions t.. given those before, with the
@@ -269,6 +320,11 @@ func (r *run) scanEntries(t *embTable, set *CandidateSet, routed bool) bool {
 	if routed {
 		strategy = StrategyRouted
 	}
+	words := t.words
+	var fb []uint64
+	if fw > 0 && len(mask) == words {
+		fb = t.fragBalls(r.v, r.radius+1)
+	}
 	for i, c := range t.cost {
 		if c >= set.Bound() {
 			return true
@@ -278,23 +334,42 @@ func (r *run) scanEntries(t *embTable, set *CandidateSet, routed bool) bool {
 		}
 		phi := t.phi[i*kc : (i+1)*kc : (i+1)*kc]
 		ok := true
-		for _, q := range phi {
-			if mask[q>>6]&(1<<(q&63)) == 0 {
-				ok = false
-				break
+		if words > 0 && len(mask) == words {
+			em := t.emask[i*words : (i+1)*words : (i+1)*words]
+			for w, x := range em {
+				if x&^mask[w] != 0 {
+					ok = false
+					break
+				}
+			}
+		} else {
+			for _, q := range phi {
+				if mask[q>>6]&(1<<(q&63)) == 0 {
+					ok = false
+					break
+				}
 			}
 		}
 		if !ok {
 			continue
 		}
-		m := r.logicalMapping(phi)
 		obj := c
 		if fw > 0 {
-			if obj += fw * r.fragCount(m); obj >= set.Bound() {
+			var frag float64
+			if fb != nil {
+				n := 0
+				for w, x := range fb[i*words : (i+1)*words : (i+1)*words] {
+					n += bits.OnesCount64(x & mask[w])
+				}
+				frag = float64(n)
+			} else {
+				frag = r.fragCount(r.logicalMapping(phi))
+			}
+			if obj += fw * frag; obj >= set.Bound() {
 				continue
 			}
 		}
-		set.Add(m, obj, routed, strategy, false)
+		set.Add(r.logicalMapping(phi), obj, routed, strategy, false)
 	}
 	return true
 }
@@ -575,7 +650,7 @@ func (b *regionBuild) advance() *embTable {
 			return nil
 		}
 	}
-	b.table = sortedTable(len(b.p.order), b.cost, b.flat)
+	b.table = sortedTable(v, len(b.p.order), b.cost, b.flat)
 	b.cost, b.flat, b.embeds, b.r = nil, nil, nil, nil
 	return b.table
 }
