@@ -48,8 +48,13 @@ const (
 	// that in a WebAssembly guest (BenchmarkTableBuild).
 	tableBuildNodes = 1 << 14
 	// tableCacheEntries bounds the embeddings kept in the tables of one
-	// view (one epoch): the cache is emptied past it.
-	tableCacheEntries = 1 << 18
+	// view (one epoch): the cache is emptied past it. An entry takes up to
+	// about 170 bytes with its bit sets, so the tables of a view stay
+	// within a few megabytes, well inside a guest's memory limit.
+	tableCacheEntries = 1 << 15
+	// regionTables bounds the region tables kept (made or being made) per
+	// view, for as many request shapes: at most 2,048 regions each.
+	regionTables = 16
 )
 
 // useTables lets the exact phase use embedding tables (off only in tests,
@@ -118,7 +123,7 @@ func (v *view) regionTable(p *pattern) *embTable {
 	}
 	b := v.tables.builds[p]
 	if b == nil {
-		if len(v.tables.builds) >= 1024 {
+		if len(v.tables.builds) >= regionTables {
 			clear(v.tables.builds)
 		}
 		b = newRegionBuild(v, p, et)

@@ -419,3 +419,35 @@ func TestTablesConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestTableCacheBounded: however many request shapes come, the tables a
+// view keeps stay within their bounds (a guest has a memory limit).
+func TestTableCacheBounded(t *testing.T) {
+	m := device(t, "ibm/sherbrooke")
+	e, err := NewEngine(m, Options{CacheSize: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	occ := randomOccupancy(t, m, 0.6, 0, 3)
+	v := e.cur.Load().v
+	for i := 0; i < 300; i++ {
+		// Chains of 4-6 qubits with distinct gate counts: distinct patterns.
+		k := 4 + i%3
+		g := &Graph{}
+		for a := 0; a+1 < k; a++ {
+			g.Pairs = append(g.Pairs, Pair{A: a, B: a + 1, Count: 1 + (i+a)%7 + i/21})
+		}
+		if _, err := e.Place(context.Background(), &Request{Qubits: k, Graph: g}, occ, nil); err != nil {
+			var ie *InfeasibleError
+			if !errors.As(err, &ie) {
+				t.Fatal(err)
+			}
+		}
+		v.tables.mu.Lock()
+		entries, builds := v.tables.entries, len(v.tables.builds)
+		v.tables.mu.Unlock()
+		if entries > tableCacheEntries || builds > regionTables {
+			t.Fatalf("after %d shapes: %d table entries (bound %d), %d region tables (bound %d)", i+1, entries, tableCacheEntries, builds, regionTables)
+		}
+	}
+}
