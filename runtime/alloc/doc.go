@@ -40,6 +40,15 @@
 //     to 8 interacting qubits, an exact enumeration of connected regions with
 //     a branch and bound over assignments, anytime within the budget.
 //
+// For small cores (at most 8 qubits, 2,048 embeddings) both steps are
+// served from tables made once per (pattern, calibration epoch) (table.go):
+// every embedding in the search's order with its cost, and every connected
+// region where the core does not embed with its best routed assignment,
+// each sorted by cost. A request scans them against a bit set of the qubits
+// it may use (with the fragmentation count from neighbourhood bit sets)
+// and gets the search's answer: the same placement for embeddings, the same
+// cost for routed ones.
+//
 // Budgets are counted in search nodes (a node is some tens of nanoseconds),
 // so equal inputs give equal placements (ties go to the search order:
 // cheapest first, then lowest qubit index). Options.MaxTime is only a safety
