@@ -516,7 +516,7 @@ func (nativeSource) Candidates(ctx context.Context, cy *Cycle, set *CandidateSet
 	var rt *embTable
 	if tab != nil && r.noEmbed {
 		// Nothing embeds in the allowed qubits: the region table holds
-		// every region that can (see buildRegionTable).
+		// every region that can hold it (see regionBuild).
 		rt = r.v.regionTable(p)
 	}
 	var complete bool

@@ -10,31 +10,28 @@ import (
 )
 
 // Embedding tables. The exact search's space for a small core on a device
-// is small: a 5-qubit chain has 291 embeddings on the 127-qubit
-// heavy-hex ibm_sherbrooke (its reverse is the same placement), whatever
-// the occupancy. So for such a core the space is
-// listed once per (pattern, calibration epoch), in the order the search
-// visits it (roots by their tree bound, neighbours cheapest first, the
-// shape's symmetric duplicates cut by the same constraints), each
-// embedding with its cost computed as the search computes it, and sorted
-// by cost, stably. A request scans the list: the first embedding whose
-// qubits it may all use is the search's answer (least cost, ties to the
-// search order), and the scan proves it as the search would, by reaching
-// the set's bound or the end. A request on half-occupied devices looks at
-// a few tens of entries instead of opening a hundred search nodes (5-qubit
-// chains on half-held ibm_sherbrooke: 108 -> 66 nodes, 10 -> 3.7 us
-// natively, and about a third less time in the WebAssembly guest); one
-// that does not
-// embed reads the list to its end instead of exhausting the search, which
-// is what routed requests did first.
+// is small: a 5-qubit chain has 291 embeddings on the 127-qubit heavy-hex
+// ibm_sherbrooke (its reverse is the same placement), whatever the
+// occupancy. So for such a core the space is listed once per (pattern,
+// calibration epoch), in the order the search visits it (roots by their
+// tree bound, neighbours cheapest first, the shape's symmetric duplicates
+// cut by the same constraints), each embedding with its cost computed as
+// the search computes it, and sorted by cost, stably. A request scans the
+// list: the first embedding whose qubits it may all use is the search's
+// answer (least cost, ties to the search order), and the scan proves it as
+// the search would, by reaching the set's bound or the end. A request on
+// half-occupied devices looks at a few tens of entries instead of opening
+// a hundred search nodes (5-qubit chains on half-held ibm_sherbrooke: 10 ->
+// 3.7 us natively); one that does not embed reads the list to its end
+// instead of exhausting the search, and then reads the region table
+// (regionBuild) instead of enumerating regions.
 //
 // With a fragmentation weight (which depends on the occupancy, so the
 // order cannot include it) the scan weighs each embedding it may use, from
 // bit sets, and stops at the first cost that alone reaches the best
-// objective. A core whose space is
-// larger than tableMaxEntries embeddings, or takes more than
-// tableBuildNodes steps to list, keeps the search; so do cores of more
-// than tableMaxCore qubits.
+// objective. A core whose space is larger than tableMaxEntries embeddings,
+// or takes more than tableBuildNodes steps to list, keeps the search; so
+// do cores of more than tableMaxCore qubits.
 
 const (
 	// tableMaxCore is the largest core listed.
@@ -79,15 +76,9 @@ func (t *embTable) len() int { return len(t.cost) }
 // table records a pattern whose space is too large to list.
 type tableCache struct {
 	mu      sync.Mutex
-	m       map[tableKey]*embTable
+	m       map[*pattern]*embTable
 	entries int
 	builds  map[*pattern]*regionBuild // region tables, made a part per request
-}
-
-// tableKey names a table: a pattern's embeddings, or its routed regions.
-type tableKey struct {
-	p      *pattern
-	routed bool
 }
 
 // table returns the embedding table of p on v, listing it on first use,
@@ -97,12 +88,12 @@ func (v *view) table(p *pattern) *embTable {
 	if kc == 0 || kc > tableMaxCore {
 		return nil
 	}
-	return v.cachedTable(tableKey{p, false}, func() *embTable { return buildTable(v, p) })
+	return v.cachedTable(p, func() *embTable { return buildTable(v, p) })
 }
 
-// regionTable returns the routed-region table of p on v
-// (buildRegionTable), listing it on first use, or nil when p's core is not
-// listed.
+// regionTable returns the routed-region table of p on v (regionBuild),
+// working on it a part at a time: nil until it is made, and when p's core
+// is not listed.
 func (v *view) regionTable(p *pattern) *embTable {
 	kc := len(p.order)
 	if kc < 2 || kc > exactRoutedMax {
@@ -133,7 +124,7 @@ func (v *view) regionTable(p *pattern) *embTable {
 	return b.advance()
 }
 
-func (v *view) cachedTable(key tableKey, build func() *embTable) *embTable {
+func (v *view) cachedTable(key *pattern, build func() *embTable) *embTable {
 	v.tables.mu.Lock()
 	t, ok := v.tables.m[key]
 	v.tables.mu.Unlock()
@@ -147,7 +138,7 @@ func (v *view) cachedTable(key tableKey, build func() *embTable) *embTable {
 		size += t.len()
 	}
 	if v.tables.m == nil || v.tables.entries+size > tableCacheEntries || len(v.tables.m) >= 1024 {
-		v.tables.m, v.tables.entries = map[tableKey]*embTable{}, 0
+		v.tables.m, v.tables.entries = map[*pattern]*embTable{}, 0
 	}
 	v.tables.m[key] = t
 	v.tables.entries += size
