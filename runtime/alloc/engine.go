@@ -514,16 +514,20 @@ func (nativeSource) Candidates(ctx context.Context, cy *Cycle, set *CandidateSet
 	// The routing phase has its own budget.
 	r.nodes, r.stopped, r.nextCheck = 0, false, 1024
 	var rt *embTable
-	if tab != nil && r.noEmbed {
+	useRegions := tab != nil && r.noEmbed
+	if useRegions {
 		// Nothing embeds in the allowed qubits: the region table holds
 		// every region that can hold it (see regionBuild).
-		rt = r.v.regionTable(p)
+		rt = r.v.regionTable(p, false)
 	}
 	var complete bool
 	if rt != nil {
 		complete = r.scanRegions(rt, set)
 	} else {
 		complete = r.searchRouted(set)
+		if useRegions && !r.late {
+			r.v.regionTable(p, true) // a part of the table, after the answer
+		}
 	}
 	r.nodesTotal += r.nodes
 	if set.Len() > start && complete && r.noEmbed {

@@ -91,10 +91,11 @@ func (v *view) table(p *pattern) *embTable {
 	return v.cachedTable(p, func() *embTable { return buildTable(v, p) })
 }
 
-// regionTable returns the routed-region table of p on v (regionBuild),
-// working on it a part at a time: nil until it is made, and when p's core
-// is not listed.
-func (v *view) regionTable(p *pattern) *embTable {
+// regionTable returns the routed-region table of p on v (regionBuild):
+// nil until it is made, and when p's core is not listed. With work, it
+// first works on it a part (the request has its answer already: the work
+// must not eat into its time).
+func (v *view) regionTable(p *pattern, work bool) *embTable {
 	kc := len(p.order)
 	if kc < 2 || kc > exactRoutedMax {
 		return nil
@@ -121,7 +122,7 @@ func (v *view) regionTable(p *pattern) *embTable {
 		v.tables.builds[p] = b
 	}
 	v.tables.mu.Unlock()
-	return b.advance()
+	return b.advance(work)
 }
 
 func (v *view) cachedTable(key *pattern, build func() *embTable) *embTable {
@@ -556,8 +557,9 @@ func (r *run) clearBuffers() bool {
 //
 // The work is spread over the requests that need it, regionStepsPerCall
 // steps (ESU steps and search nodes) at a time, a root qubit's sets at
-// once, so that no request (in a WebAssembly guest, no module call) pays
-// for all of it; until it is done they route with the search, whose
+// once, each after the request's own search, so that no request (in a
+// WebAssembly guest, no module call) pays for all of it and none is
+// answered later; until it is done they route with the search, whose
 // answers cost the same. Past tableMaxEntries regions or regionBuildNodes
 // steps in all it is given up, and the search routes.
 type regionBuild struct {
@@ -610,14 +612,15 @@ func regionKey(set []int32) [exactRoutedMax]int32 {
 	return k
 }
 
-// advance works on the table for up to regionStepsPerCall steps (unless
-// another request is at it) and returns it once made, else nil.
-func (b *regionBuild) advance() *embTable {
+// advance returns the table once made, else nil; with work, it first
+// works on it for up to regionStepsPerCall steps (unless another request
+// is at it).
+func (b *regionBuild) advance(work bool) *embTable {
 	if !b.mu.TryLock() {
 		return nil
 	}
 	defer b.mu.Unlock()
-	if b.table != nil || b.dropped {
+	if b.table != nil || b.dropped || !work {
 		return b.table
 	}
 	v := b.v

@@ -145,13 +145,13 @@ func TestTableLimits(t *testing.T) {
 	var rt *embTable
 	calls := 0
 	for rt == nil && calls < 100 {
-		rt = v.regionTable(lin5)
+		rt = v.regionTable(lin5, true)
 		calls++
 	}
 	if rt == nil || rt.len() < 50 || calls < 3 {
 		t.Fatalf("5-qubit chain on %s: region table %v after %d requests", m.Name, rt, calls)
 	}
-	if v.regionTable(lin5) != rt {
+	if v.regionTable(lin5, false) != rt {
 		t.Fatal("the region table is made again")
 	}
 	chains := map[string]bool{}
@@ -202,7 +202,7 @@ func TestTableLimits(t *testing.T) {
 	// too many to solve while listing.
 	star5 := compilePattern(&Request{Qubits: 5, Shape: Shape{Kind: ShapeStar}})
 	for range 100 {
-		if wv.regionTable(star5) != nil {
+		if wv.regionTable(star5, true) != nil {
 			t.Fatal("5-qubit star on a grid got a region table")
 		}
 	}
