@@ -402,8 +402,8 @@ type selection struct {
 
 // evaluate validates, filters and scores the candidates of set and keeps
 // the best in sel. Trusted candidates (the built-in source's, for a
-// Proposer) are neither validated nor, without a fragmentation weight,
-// scored: their cost stands.
+// Proposer) are neither validated nor scored again: their score is the
+// source's own figures.
 func (e *Engine) evaluate(cy *Cycle, set *CandidateSet, sel *selection, trusted bool) {
 	r := cy.run
 	for i := 0; i < set.Len(); i++ {
@@ -492,7 +492,7 @@ func (nativeSource) Candidates(ctx context.Context, cy *Cycle, set *CandidateSet
 	if tab != nil || (r.embedPossible() && r.computeBounds()) {
 		var exhausted bool
 		if tab != nil {
-			exhausted = r.scanTable(tab, set)
+			exhausted = r.scanTable(tab, set, false)
 		} else {
 			exhausted = r.searchExact(set)
 		}
@@ -522,7 +522,7 @@ func (nativeSource) Candidates(ctx context.Context, cy *Cycle, set *CandidateSet
 	}
 	var complete bool
 	if rt != nil {
-		complete = r.scanRegions(rt, set)
+		complete = r.scanTable(rt, set, true)
 	} else {
 		complete = r.searchRouted(set)
 		if useRegions && !r.late {

@@ -175,7 +175,8 @@ func (g *region) dijkstra(s int) {
 // treePaths fills row s of the path matrices by a walk from s, which is
 // what dijkstra finds when the region is a tree (the sums are made in the
 // same order, so the figures are equal to the bit). It reports whether the
-// walk reached every qubit (with k-1 couplers: the region is a tree).
+// walk reached every qubit (with k-1 couplers: the region is a tree); when
+// not, the row is left for dijkstra.
 func (g *region) treePaths(s int) bool {
 	k := g.k
 	C, H, mn, mx := g.C[s*k:(s+1)*k], g.H[s*k:(s+1)*k], g.Cmin[s*k:(s+1)*k], g.Cmax[s*k:(s+1)*k]
@@ -200,15 +201,7 @@ func (g *region) treePaths(s int) bool {
 		}
 	}
 	g.stack = stack
-	if reached < k {
-		for i := range C {
-			if H[i] < 0 {
-				C[i] = math.Inf(1)
-			}
-		}
-		return false
-	}
-	return true
+	return reached == k // else not a tree: dijkstra fills every row again
 }
 
 func (g *region) push(x hitem) {

@@ -297,19 +297,15 @@ func (b *tableBuilder) try(t int, y int32, nc float64) {
 	b.used[y] = false
 }
 
-// scanTable offers, in the table's order, every embedding the request may
-// use (all its qubits allowed) that beats the set's bound, and reports
-// whether it reached the bound or the end (the set's best is then the
-// optimum, or nothing embeds). With a fragmentation weight an embedding's
-// objective is its cost plus the weighted count (fragCount), and the scan
-// stops at the first cost that reaches the bound (the count is never
-// negative). An entry examined counts as a search node.
-func (r *run) scanTable(t *embTable, set *CandidateSet) bool {
-	return r.scanEntries(t, set, false)
-}
-
-// scanEntries is scanTable and scanRegions.
-func (r *run) scanEntries(t *embTable, set *CandidateSet, routed bool) bool {
+// scanTable offers, in the table's order, every entry the request may
+// use (all its qubits allowed) that beats the set's bound: embeddings, or
+// with routed the best assignments of a region table (as routed
+// placements). It reports whether it reached the bound or the end (the
+// set's best is then the optimum, or no entry fits). With a fragmentation
+// weight an entry's objective is its cost plus the weighted count
+// (fragCount), and the scan stops at the first cost that reaches the bound
+// (the count is never negative). An entry examined counts as a search node.
+func (r *run) scanTable(t *embTable, set *CandidateSet, routed bool) bool {
 	kc := t.kc
 	mask := r.allowedMask()
 	fw := r.req.FragWeight
@@ -317,9 +313,9 @@ func (r *run) scanEntries(t *embTable, set *CandidateSet, routed bool) bool {
 	if routed {
 		strategy = StrategyRouted
 	}
-	words := t.words
+	words := t.words // 0: no bit sets per entry (a large device)
 	var fb []uint64
-	if fw > 0 && len(mask) == words {
+	if fw > 0 {
 		fb = t.fragBalls(r.v, r.radius+1)
 	}
 	for i, c := range t.cost {
@@ -331,7 +327,7 @@ func (r *run) scanEntries(t *embTable, set *CandidateSet, routed bool) bool {
 		}
 		phi := t.phi[i*kc : (i+1)*kc : (i+1)*kc]
 		ok := true
-		if words > 0 && len(mask) == words {
+		if words > 0 {
 			em := t.emask[i*words : (i+1)*words : (i+1)*words]
 			for w, x := range em {
 				if x&^mask[w] != 0 {
@@ -574,7 +570,6 @@ type regionBuild struct {
 	flat    []int32
 	set     CandidateSet
 	ext     []int32
-	adj     []int32 // per qubit: the chosen qubits it is or neighbours
 	table   *embTable
 	dropped bool
 }
@@ -589,7 +584,7 @@ const (
 
 func newRegionBuild(v *view, p *pattern, et *embTable) *regionBuild {
 	kc := len(p.order)
-	b := &regionBuild{v: v, p: p, embeds: make(map[[exactRoutedMax]int32]bool, et.len()), adj: make([]int32, v.n)}
+	b := &regionBuild{v: v, p: p, embeds: make(map[[exactRoutedMax]int32]bool, et.len())}
 	for i := range et.len() {
 		b.embeds[regionKey(et.phi[i*kc:(i+1)*kc])] = true
 	}
@@ -633,9 +628,7 @@ func (b *regionBuild) advance(work bool) *embTable {
 		if !v.usable[s] {
 			continue
 		}
-		rs := &b.r.rs
-		rs.sub = append(rs.sub[:0], s)
-		b.mark(s, 1)
+		b.r.esuAdd(s)
 		b.ext = b.ext[:0]
 		for i := v.uoff[s]; i < v.uoff[s+1]; i++ {
 			if u := v.unbr[i]; u > s && v.usable[u] {
@@ -643,7 +636,7 @@ func (b *regionBuild) advance(work bool) *embTable {
 			}
 		}
 		ok := b.esu(s, 0, len(b.ext))
-		b.mark(s, -1)
+		b.r.esuRemove(s)
 		if !ok {
 			b.dropped, b.cost, b.flat, b.embeds = true, nil, nil, nil
 			return nil
@@ -654,17 +647,11 @@ func (b *regionBuild) advance(work bool) *embTable {
 	return b.table
 }
 
-func (b *regionBuild) mark(w int32, d int32) {
-	v := b.v
-	b.adj[w] += d
-	for i := v.uoff[w]; i < v.uoff[w+1]; i++ {
-		b.adj[v.unbr[i]] += d
-	}
-}
-
 // esu lists the connected sets grown from the current one with the
-// extension b.ext[lo:hi] (Wernicke's ESU, each set once), solving those
-// where the core does not embed; false past the table's bounds.
+// extension b.ext[lo:hi] (Wernicke's ESU, each set once: the routed
+// search's esuAdd and esuRemove keep the set and its neighbourhood counts),
+// solving those where the core does not embed; false past the table's
+// bounds.
 func (b *regionBuild) esu(root int32, lo, hi int) bool {
 	v, p, r := b.v, b.p, b.r
 	rs := &r.rs
@@ -701,30 +688,18 @@ func (b *regionBuild) esu(root int32, lo, hi int) bool {
 		start := len(b.ext)
 		b.ext = append(b.ext, b.ext[lo:i]...)
 		for j := v.uoff[w]; j < v.uoff[w+1]; j++ {
-			if u := v.unbr[j]; u > root && b.adj[u] == 0 && v.usable[u] {
+			if u := v.unbr[j]; u > root && rs.nb[u] == 0 && v.usable[u] {
 				b.ext = append(b.ext, u)
 			}
 		}
 		end := len(b.ext)
-		rs.sub = append(rs.sub, w)
-		b.mark(w, 1)
+		r.esuAdd(w)
 		ok := b.esu(root, start, end)
-		b.mark(w, -1)
-		rs.sub = rs.sub[:len(rs.sub)-1]
+		r.esuRemove(w)
 		b.ext = b.ext[:start]
 		if !ok {
 			return false
 		}
 	}
 	return true
-}
-
-// scanRegions offers, in the table's order (by cost), the best assignment
-// of every region the request may use (all its qubits allowed) that beats
-// the set's bound, as routed placements (with a fragmentation weight, by
-// cost plus the weighted count), and reports whether it reached the bound
-// or the end (the set's best is then the routed optimum). An entry
-// examined counts as a search node.
-func (r *run) scanRegions(t *embTable, set *CandidateSet) bool {
-	return r.scanEntries(t, set, true)
 }
