@@ -385,11 +385,7 @@ func (h *Host) reuse(sum [32]byte) *Compiled {
 	if e == nil {
 		return nil
 	}
-	if e.refs == 0 {
-		h.idle = slices.DeleteFunc(h.idle, func(x *compiledEntry) bool { return x == e })
-	}
-	e.refs++
-	return e.holder(h)
+	return h.holdLocked(e)
 }
 
 // share records a new compilation (or, when another caller recorded the
@@ -402,14 +398,20 @@ func (h *Host) share(ctx context.Context, sum [32]byte, c *Compiled) *Compiled {
 	}
 	if e := h.compiled[sum]; e != nil {
 		c.mod.Close(ctx)
-		if e.refs == 0 {
-			h.idle = slices.DeleteFunc(h.idle, func(x *compiledEntry) bool { return x == e })
-		}
-		e.refs++
-		return e.holder(h)
+		return h.holdLocked(e)
 	}
 	e := &compiledEntry{sum: sum, c: c, refs: 1}
 	h.compiled[sum] = e
+	return e.holder(h)
+}
+
+// holdLocked takes one more holder of e (back from the idle ones if it
+// had none), with compMu held.
+func (h *Host) holdLocked(e *compiledEntry) *Compiled {
+	if e.refs == 0 {
+		h.idle = slices.DeleteFunc(h.idle, func(x *compiledEntry) bool { return x == e })
+	}
+	e.refs++
 	return e.holder(h)
 }
 
