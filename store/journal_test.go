@@ -575,3 +575,48 @@ func TestValueLogGCKeepsModules(t *testing.T) {
 		}
 	}
 }
+
+// The probe writes through the journal's path and reports one latency a
+// write; it leaves nothing behind and refuses arguments it cannot honour.
+func TestProbeJournal(t *testing.T) {
+	dir := t.TempDir()
+	for _, buffered := range []bool{false, true} {
+		old := bufferedJournal
+		bufferedJournal = buffered
+		res, err := ProbeJournal(dir, 50, 300, 0)
+		bufferedJournal = old
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Latencies) != 50 {
+			t.Fatalf("buffered=%v: %d latencies, want 50", buffered, len(res.Latencies))
+		}
+		if buffered && res.Direct {
+			t.Error("buffered probe reports direct writes")
+		}
+		for i, d := range res.Latencies {
+			if d <= 0 {
+				t.Fatalf("write %d took %v", i, d)
+			}
+		}
+	}
+	// Paced: 20 writes at 1,000 a second cannot finish in less than 19 ms.
+	t0 := time.Now()
+	if _, err := ProbeJournal(dir, 20, 100, 1000); err != nil {
+		t.Fatal(err)
+	}
+	if el := time.Since(t0); el < 19*time.Millisecond {
+		t.Errorf("20 writes paced at 1,000/s took %v", el)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("the probe left %d entries behind in %s", len(left), dir)
+	}
+	for _, bad := range []struct {
+		n, size int
+		rate    float64
+	}{{0, 100, 0}, {MaxProbeWrites + 1, 100, 0}, {10, 0, 0}, {10, MaxProbeRecord + 1, 0}, {1000, MaxProbeRecord, 0}, {10, 100, -1}} {
+		if _, err := ProbeJournal(dir, bad.n, bad.size, bad.rate); !errors.Is(err, ErrInvalid) {
+			t.Errorf("ProbeJournal(%d, %d, %v) = %v, want ErrInvalid", bad.n, bad.size, bad.rate, err)
+		}
+	}
+}
