@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime/pprof"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	rmv1 "github.com/eigen-os/rm/api/rm/v1"
+	"github.com/eigen-os/rm/api/rm/v1/rmv1connect"
 )
 
 func init() {
@@ -26,7 +28,7 @@ func init() {
 func runBenchAPI(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("bench api", stderr)
 	cf := addClientFlags(fs)
-	clients := fs.Int("clients", 8, "concurrent clients")
+	nclients := fs.Int("clients", 8, "concurrent clients")
 	qubits := fs.Int("qubits", 5, "qubits per request")
 	shape := fs.String("shape", "linear", "shape of each request")
 	dur := fs.Duration("duration", 10*time.Second, "how long to run")
@@ -34,20 +36,42 @@ func runBenchAPI(args []string, stdout, stderr io.Writer) int {
 	grpc := fs.Bool("grpc", false, "use the gRPC protocol (h2c) instead of Connect")
 	cpuprofile := fs.String("cpuprofile", "", "write the client's CPU profile to this file (is the load generator the bottleneck?)")
 	rate := fs.Float64("rate", 0, "offered load in allocate+release pairs per second, spread over the clients (0: each client as fast as it can)")
+	transport := fs.String("transport", "auto", "conn: each client has one connection that it writes and reads on its own goroutine (Connect over plain HTTP/1.1); pool: the clients share Go's http.Transport (its connection pool, and a reader and a writer goroutine per connection); auto: conn unless --grpc or TLS")
 	if _, err := parseFlags(fs, args); err != nil {
 		return 2
 	}
 	sh, rows, cols, err := parseShapeFlag(*shape)
-	if err != nil || *clients < 1 || *qubits < 1 {
+	if err != nil || *nclients < 1 || *qubits < 1 {
 		return fail(stdout, stderr, *cf.asJSON, fmt.Errorf("bench api: bad --shape, --clients or --qubits"))
 	}
 	if *grpc {
 		*cf.endpoint = "http://" + trimScheme(*cf.endpoint)
 		cf.h2c = true
 	}
-	c, err := cf.client()
-	if err != nil {
-		return fail(stdout, stderr, *cf.asJSON, err)
+	if *transport == "auto" {
+		*transport = "conn"
+		if cf.h2c || *cf.caFile != "" || strings.HasPrefix(*cf.endpoint, "https://") {
+			*transport = "pool"
+		}
+	}
+	clients := make([]rmv1connect.ResourceManagerClient, *nclients)
+	for i := range clients {
+		var err error
+		switch *transport {
+		case "pool":
+			if i == 0 {
+				clients[i], err = cf.client()
+			} else {
+				clients[i] = clients[0]
+			}
+		case "conn":
+			clients[i], err = cf.connClientFor()
+		default:
+			err = fmt.Errorf("bench api: --transport %q: want conn, pool or auto", *transport)
+		}
+		if err != nil {
+			return fail(stdout, stderr, *cf.asJSON, err)
+		}
 	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -68,7 +92,7 @@ func runBenchAPI(args []string, stdout, stderr io.Writer) int {
 	start := time.Now()
 	measureFrom := start.Add(*warmup)
 	stopAt := measureFrom.Add(*dur)
-	// With --rate, client w starts pair i at start + (i*clients+w)/rate: an
+	// With --rate, client w starts pair i at start + (i*nclients+w)/rate: an
 	// open-loop schedule. When the previous pair ran past that time, the
 	// latency is counted from the scheduled start, so a server that falls
 	// behind is charged for the wait it causes (no coordinated omission);
@@ -77,19 +101,20 @@ func runBenchAPI(args []string, stdout, stderr io.Writer) int {
 	// microseconds on a virtual machine) is not charged to the server.
 	var interval time.Duration
 	if *rate > 0 {
-		interval = time.Duration(float64(time.Second) * float64(*clients) / *rate)
+		interval = time.Duration(float64(time.Second) * float64(*nclients) / *rate)
 	}
 	var wg sync.WaitGroup
-	for w := 0; w < *clients; w++ {
+	for w := 0; w < *nclients; w++ {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
+			c := clients[w]
 			var mine []time.Duration
 			n, f := 0, 0
 			for i := 0; time.Now().Before(stopAt); i++ {
 				t0 := time.Now()
 				if interval > 0 {
-					due := start.Add(time.Duration(i)*interval + time.Duration(w)*interval/time.Duration(*clients))
+					due := start.Add(time.Duration(i)*interval + time.Duration(w)*interval/time.Duration(*nclients))
 					if !due.Before(stopAt) {
 						break
 					}
@@ -137,7 +162,7 @@ func runBenchAPI(args []string, stdout, stderr io.Writer) int {
 		return float64(lat[i].Microseconds())
 	}
 	out := map[string]any{
-		"clients": *clients, "offered_pairs_per_second": *rate, "qubits": *qubits, "shape": *shape, "seconds": dur.Seconds(),
+		"clients": *nclients, "transport": *transport, "offered_pairs_per_second": *rate, "qubits": *qubits, "shape": *shape, "seconds": dur.Seconds(),
 		"allocations": len(lat), "failures": failures,
 		"allocate_p50_us": pct(0.50), "allocate_p99_us": pct(0.99), "allocate_max_us": float64(lat[len(lat)-1].Microseconds()),
 		"pairs_per_second": float64(pairs) / dur.Seconds(),
@@ -147,7 +172,7 @@ func runBenchAPI(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	fmt.Fprintf(stdout, "%d clients, %d-qubit %s, %s: %d allocate+release pairs (%.0f/s), %d failures\n",
-		*clients, *qubits, *shape, *dur, pairs, float64(pairs)/dur.Seconds(), failures)
+		*nclients, *qubits, *shape, *dur, pairs, float64(pairs)/dur.Seconds(), failures)
 	fmt.Fprintf(stdout, "allocate latency: p50 %.0f us, p99 %.0f us, max %.0f us\n", pct(0.5), pct(0.99), float64(lat[len(lat)-1].Microseconds()))
 	return 0
 }

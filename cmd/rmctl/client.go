@@ -8,7 +8,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -47,6 +49,34 @@ func addClientFlags(fs *flag.FlagSet) *clientFlags {
 
 // client builds a Connect client (Connect protocol over HTTP/1.1 or 2).
 func (f *clientFlags) client() (rmv1connect.ResourceManagerClient, error) {
+	hc, base, opts, err := f.transport()
+	if err != nil {
+		return nil, err
+	}
+	return rmv1connect.NewResourceManagerClient(hc, base, opts...), nil
+}
+
+// connClientFor builds a Connect client over a connection of its own that
+// it uses from the caller's goroutine (connClient): plain HTTP/1.1 only.
+func (f *clientFlags) connClientFor() (rmv1connect.ResourceManagerClient, error) {
+	_, base, opts, err := f.transport()
+	if err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(base)
+	if err != nil || u.Scheme != "http" || f.h2c {
+		return nil, fmt.Errorf("--transport conn speaks Connect over plain HTTP/1.1 only (endpoint %s)", base)
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "80")
+	}
+	return rmv1connect.NewResourceManagerClient(newConnClient(host), base, opts...), nil
+}
+
+// transport is the HTTP client, base URL and Connect options the flags
+// ask for.
+func (f *clientFlags) transport() (*http.Client, string, []connect.ClientOption, error) {
 	base := *f.endpoint
 	// Keep a connection per concurrent caller (bench api runs many): the
 	// default transport keeps two idle connections per host and would
@@ -57,11 +87,11 @@ func (f *clientFlags) client() (rmv1connect.ResourceManagerClient, error) {
 	if *f.caFile != "" {
 		pem, err := os.ReadFile(*f.caFile)
 		if err != nil {
-			return nil, fmt.Errorf("--ca: %v", err)
+			return nil, "", nil, fmt.Errorf("--ca: %v", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--ca %s: no PEM certificate found", *f.caFile)
+			return nil, "", nil, fmt.Errorf("--ca %s: no PEM certificate found", *f.caFile)
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 		if !strings.Contains(base, "://") {
@@ -87,7 +117,7 @@ func (f *clientFlags) client() (rmv1connect.ResourceManagerClient, error) {
 			}
 		})), connect.WithInterceptors(streamAuth(tok)))
 	}
-	return rmv1connect.NewResourceManagerClient(httpClient, base, opts...), nil
+	return httpClient, base, opts, nil
 }
 
 type streamAuth string
