@@ -70,13 +70,15 @@ func (c *connClient) Do(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, c.broken(err)
 	}
-	c.body = &connBody{ReadCloser: resp.Body, c: c}
-	if resp.Close { // the server closes the connection after this response
-		conn := c.conn
-		c.body.onDone = func() { _ = conn.Close() }
-		c.conn, c.body = nil, &connBody{ReadCloser: resp.Body, c: nil, onDone: c.body.onDone}
+	body := &connBody{ReadCloser: resp.Body, c: c}
+	c.body = body
+	if resp.Close {
+		// The server closes the connection after this response: the body
+		// is the last use of it, and the next call dials another.
+		body.c, body.onDone = nil, func() { _ = conn.Close() }
+		c.conn, c.body = nil, nil
 	}
-	resp.Body = c.body
+	resp.Body = body
 	return resp, nil
 }
 
