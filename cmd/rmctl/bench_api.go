@@ -7,7 +7,6 @@ import (
 	"os"
 	"runtime/pprof"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -49,29 +48,29 @@ func runBenchAPI(args []string, stdout, stderr io.Writer) int {
 		cf.h2c = true
 	}
 	if *transport == "auto" {
-		*transport = "conn"
-		if cf.h2c || *cf.caFile != "" || strings.HasPrefix(*cf.endpoint, "https://") {
-			*transport = "pool"
+		*transport = "pool"
+		if cf.plainHTTP() {
+			*transport = "conn"
 		}
 	}
 	clients := make([]rmv1connect.ResourceManagerClient, *nclients)
-	for i := range clients {
-		var err error
-		switch *transport {
-		case "pool":
-			if i == 0 {
-				clients[i], err = cf.client()
-			} else {
-				clients[i] = clients[0]
-			}
-		case "conn":
-			clients[i], err = cf.connClientFor()
-		default:
-			err = fmt.Errorf("bench api: --transport %q: want conn, pool or auto", *transport)
-		}
+	switch *transport {
+	case "pool": // one client, shared
+		c, err := cf.client()
 		if err != nil {
 			return fail(stdout, stderr, *cf.asJSON, err)
 		}
+		for i := range clients {
+			clients[i] = c
+		}
+	case "conn": // a client each, with a connection of its own
+		for i := range clients {
+			if clients[i], err = cf.connClientFor(); err != nil {
+				return fail(stdout, stderr, *cf.asJSON, err)
+			}
+		}
+	default:
+		return fail(stdout, stderr, *cf.asJSON, fmt.Errorf("bench api: --transport %q: want conn, pool or auto", *transport))
 	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -157,10 +156,7 @@ func runBenchAPI(args []string, stdout, stderr io.Writer) int {
 		return fail(stdout, stderr, *cf.asJSON, fmt.Errorf("bench api: no successful allocation (%d failures)", failures))
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	pct := func(p float64) float64 {
-		i := int(p * float64(len(lat)-1))
-		return float64(lat[i].Microseconds())
-	}
+	pct := func(p float64) float64 { return float64(quantile(lat, p).Microseconds()) }
 	out := map[string]any{
 		"clients": *nclients, "transport": *transport, "offered_pairs_per_second": *rate, "qubits": *qubits, "shape": *shape, "seconds": dur.Seconds(),
 		"allocations": len(lat), "failures": failures,

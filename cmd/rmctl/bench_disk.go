@@ -58,9 +58,7 @@ func runBenchDisk(args []string, stdout, stderr io.Writer) int {
 	}
 	lat := slices.Clone(res.Latencies)
 	slices.Sort(lat)
-	us := func(p float64) float64 {
-		return float64(lat[int(p*float64(len(lat)-1))].Nanoseconds()) / 1e3
-	}
+	us := func(p float64) float64 { return float64(quantile(lat, p).Nanoseconds()) / 1e3 }
 	out := benchDiskJSON{Dir: *dir, Direct: res.Direct, Writes: len(lat), Bytes: *size, Rate: *rate,
 		P50US: us(0.5), P90US: us(0.9), P99US: us(0.99), P999US: us(0.999), MaxUS: us(1), Seconds: time.Since(t0).Seconds()}
 	if *asJSON {
@@ -78,4 +76,10 @@ func runBenchDisk(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "%d synced writes of %d bytes (%s, %s) in %s\n", out.Writes, out.Bytes, mode, pace, out.Dir)
 	fmt.Fprintf(stdout, "latency us: p50 %.0f  p90 %.0f  p99 %.0f  p99.9 %.0f  max %.0f\n", out.P50US, out.P90US, out.P99US, out.P999US, out.MaxUS)
 	return 0
+}
+
+// quantile is the p-quantile (0 <= p <= 1) of sorted, non-empty latencies:
+// the one at index p*(n-1), rounded down.
+func quantile(sorted []time.Duration, p float64) time.Duration {
+	return sorted[int(p*float64(len(sorted)-1))]
 }

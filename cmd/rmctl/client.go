@@ -49,22 +49,44 @@ func addClientFlags(fs *flag.FlagSet) *clientFlags {
 
 // client builds a Connect client (Connect protocol over HTTP/1.1 or 2).
 func (f *clientFlags) client() (rmv1connect.ResourceManagerClient, error) {
-	hc, base, opts, err := f.transport()
-	if err != nil {
-		return nil, err
+	base, opts := f.target()
+	// Keep a connection per concurrent caller (bench api runs many): the
+	// default transport keeps two idle connections per host and would
+	// reconnect for every further concurrent call.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 256
+	if *f.caFile != "" {
+		pem, err := os.ReadFile(*f.caFile)
+		if err != nil {
+			return nil, fmt.Errorf("--ca: %v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--ca %s: no PEM certificate found", *f.caFile)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	return rmv1connect.NewResourceManagerClient(hc, base, opts...), nil
+	if f.h2c {
+		var p http.Protocols
+		p.SetUnencryptedHTTP2(true)
+		tr.Protocols = &p
+	}
+	return rmv1connect.NewResourceManagerClient(&http.Client{Transport: tr}, base, opts...), nil
+}
+
+// plainHTTP reports whether the flags ask for Connect over plain HTTP/1.1
+// (no TLS, no gRPC), which connClientFor speaks.
+func (f *clientFlags) plainHTTP() bool {
+	base, _ := f.target()
+	return strings.HasPrefix(base, "http://") && !f.h2c
 }
 
 // connClientFor builds a Connect client over a connection of its own that
 // it uses from the caller's goroutine (connClient): plain HTTP/1.1 only.
 func (f *clientFlags) connClientFor() (rmv1connect.ResourceManagerClient, error) {
-	_, base, opts, err := f.transport()
-	if err != nil {
-		return nil, err
-	}
+	base, opts := f.target()
 	u, err := url.Parse(base)
-	if err != nil || u.Scheme != "http" || f.h2c {
+	if err != nil || !f.plainHTTP() {
 		return nil, fmt.Errorf("--transport conn speaks Connect over plain HTTP/1.1 only (endpoint %s)", base)
 	}
 	host := u.Host
@@ -74,38 +96,18 @@ func (f *clientFlags) connClientFor() (rmv1connect.ResourceManagerClient, error)
 	return rmv1connect.NewResourceManagerClient(newConnClient(host), base, opts...), nil
 }
 
-// transport is the HTTP client, base URL and Connect options the flags
-// ask for.
-func (f *clientFlags) transport() (*http.Client, string, []connect.ClientOption, error) {
+// target is the base URL and the Connect options the flags ask for.
+func (f *clientFlags) target() (string, []connect.ClientOption) {
 	base := *f.endpoint
-	// Keep a connection per concurrent caller (bench api runs many): the
-	// default transport keeps two idle connections per host and would
-	// reconnect for every further concurrent call.
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 256
-	httpClient := &http.Client{Transport: tr}
-	if *f.caFile != "" {
-		pem, err := os.ReadFile(*f.caFile)
-		if err != nil {
-			return nil, "", nil, fmt.Errorf("--ca: %v", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, "", nil, fmt.Errorf("--ca %s: no PEM certificate found", *f.caFile)
-		}
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-		if !strings.Contains(base, "://") {
-			base = "https://" + base
-		}
-	}
 	if !strings.Contains(base, "://") {
-		base = "http://" + base
+		if *f.caFile != "" {
+			base = "https://" + base
+		} else {
+			base = "http://" + base
+		}
 	}
 	var opts []connect.ClientOption
 	if f.h2c {
-		var p http.Protocols
-		p.SetUnencryptedHTTP2(true)
-		tr.Protocols = &p
 		opts = append(opts, connect.WithGRPC())
 	}
 	if *f.token != "" {
@@ -117,7 +119,7 @@ func (f *clientFlags) transport() (*http.Client, string, []connect.ClientOption,
 			}
 		})), connect.WithInterceptors(streamAuth(tok)))
 	}
-	return httpClient, base, opts, nil
+	return base, opts
 }
 
 type streamAuth string

@@ -21,8 +21,7 @@ import (
 // connection, as separate scheduler processes would be. It serves one call
 // at a time, plain HTTP only.
 type connClient struct {
-	addr    string
-	timeout time.Duration // dialling
+	addr string
 
 	conn net.Conn
 	br   *bufio.Reader
@@ -30,9 +29,10 @@ type connClient struct {
 	body *connBody // the response whose body is being read, if any
 }
 
-func newConnClient(addr string) *connClient {
-	return &connClient{addr: addr, timeout: 10 * time.Second}
-}
+// connDialTimeout bounds the dialling of a connection.
+const connDialTimeout = 10 * time.Second
+
+func newConnClient(addr string) *connClient { return &connClient{addr: addr} }
 
 // Do sends req and returns its response, whose body must be read to its
 // end or closed before the next call. A failure closes the connection; the
@@ -45,7 +45,7 @@ func (c *connClient) Do(req *http.Request) (*http.Response, error) {
 		return nil, errors.New("connClient: the previous response's body was neither read to its end nor closed")
 	}
 	if c.conn == nil {
-		d := net.Dialer{Timeout: c.timeout}
+		d := net.Dialer{Timeout: connDialTimeout}
 		conn, err := d.DialContext(req.Context(), "tcp", c.addr)
 		if err != nil {
 			return nil, err
